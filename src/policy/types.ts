@@ -1,0 +1,38 @@
+import type { Resource } from '@medplum/fhirtypes';
+import type { Principal } from '../auth/principal.js';
+import type { SearchFilter } from '../store/types.js';
+
+export type Interaction =
+  | 'read' | 'vread' | 'history' | 'search' | 'everything' | 'create' | 'update' | 'delete';
+
+/** What the request wants to do; decided before the store is touched. */
+export interface FhirOperation {
+  interaction: Interaction;
+  resourceType: string;
+  id?: string;
+  /** Patient ids the request names explicitly (search `patient=`/`subject=`, `$everything`). */
+  patients?: string[];
+}
+
+export type Decision =
+  | { effect: 'deny'; status: 401 | 403 | 404; code: string; reason: string }
+  | {
+      effect: 'permit';
+      purposeOfUse: string;
+      /** Legal basis the disclosure log records: TPO, consent:Consent/x, required-by-law. */
+      legalBasis: string;
+      /** WHERE-clause narrowing for searches (store SearchQuery.narrow). */
+      narrow: { compartmentPatient?: string; anyOf?: SearchFilter[][] };
+    };
+
+export interface Policy {
+  decide(principal: Principal, op: FhirOperation): Decision;
+  /**
+   * What may actually leave: drops every resource the principal may not see (type not in scope,
+   * outside the patient compartment, not matching a granular scope constraint). Applied to the
+   * final response set, after _include/_revinclude, so nothing rides along.
+   */
+  filter(principal: Principal, resources: Resource[]): Resource[];
+  /** Whether a write of `resource` (its post-image; for updates also the pre-image) is allowed. */
+  mayWrite(principal: Principal, interaction: 'create' | 'update' | 'delete', resource: Resource): boolean;
+}

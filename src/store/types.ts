@@ -1,0 +1,227 @@
+/**
+ * Storage interfaces. Two implementations (sqlite/, postgres/) pass one contract suite
+ * (test/store/contract.ts). Only app.ts picks which one runs.
+ */
+import type { Resource } from '@medplum/fhirtypes';
+
+// ---------------------------------------------------------------- resources
+
+export interface HistoryEntry {
+  resourceType: string;
+  id: string;
+  versionId: string;
+  lastUpdated: string;
+  method: 'POST' | 'PUT' | 'DELETE';
+  /** Absent for a DELETE entry. */
+  resource?: Resource;
+}
+
+export type SearchPrefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ap';
+
+export interface SearchValue {
+  prefix?: SearchPrefix;
+  /** The raw value as the client sent it, unescaped (for tokens: `system|code`, `|code`, `code`, `system|`). */
+  value: string;
+}
+
+/** One search parameter occurrence: its values are OR-ed; several filters are AND-ed. */
+export interface SearchFilter {
+  /** Search parameter code (`patient`, `category`, `_id`, `_lastUpdated`, ...). */
+  code: string;
+  /** `exact`, `contains`, `missing`, `not`, `text`, `identifier`, `above`, `below`, or a resource type for references. */
+  modifier?: string;
+  values: SearchValue[];
+}
+
+export interface SearchQuery {
+  resourceType: string;
+  /** AND of filters. Codes must be known search parameters of resourceType (the fhir/ layer checks). */
+  filters: SearchFilter[];
+  /**
+   * Policy narrowing, applied as WHERE clauses:
+   * - compartmentPatient: only resources in this Patient's compartment (or the Patient itself);
+   * - anyOf: at least one of these AND-groups of filters must hold (granular scopes `?category=`).
+   */
+  narrow?: { compartmentPatient?: string; anyOf?: SearchFilter[][] };
+  sort?: Array<{ code: string; descending: boolean }>;
+  /** Page size (already clamped) and offset. count 0 = no resources, just the total. */
+  count: number;
+  offset: number;
+  /** Compute the total number of matches. */
+  total?: boolean;
+}
+
+export interface SearchResult {
+  resources: Resource[];
+  /** Present when SearchQuery.total was true. */
+  total?: number;
+  /** True when another page exists after this one. */
+  hasMore: boolean;
+}
+
+export interface ResourceStore {
+  /** Assigns id (unless opts.id), meta.versionId and meta.lastUpdated; indexes; stores version 1. */
+  create<T extends Resource>(resource: T, opts?: { id?: string }): Promise<T>;
+  /**
+   * New version of resource.id. ifMatch: the expected current versionId (412 otherwise).
+   * Creates the resource when it does not exist (update-as-create, FHIR allows it) and returns created=true.
+   */
+  update<T extends Resource>(resource: T, opts?: { ifMatch?: string }): Promise<{ resource: T; created: boolean }>;
+  /** Records a DELETE version; reads then answer 410. Deleting a missing or deleted resource is a no-op. */
+  delete(resourceType: string, id: string, opts?: { ifMatch?: string }): Promise<void>;
+  /** Current version, or throws OutcomeError 404 (never existed) / 410 (deleted). */
+  read<T extends Resource = Resource>(resourceType: string, id: string): Promise<T>;
+  /** Current versions of many references at once (for _include, $everything); missing/deleted are skipped. */
+  readMany(refs: ReadonlyArray<{ resourceType: string; id: string }>): Promise<Resource[]>;
+  /** One version, or 404 (unknown id or version) / 410 (that version is a delete). */
+  vread<T extends Resource = Resource>(resourceType: string, id: string, versionId: string): Promise<T>;
+  /** Newest first. 404 when the resource never existed. */
+  history(resourceType: string, id: string, opts: { count: number; offset: number; since?: string }): Promise<{
+    entries: HistoryEntry[];
+    total: number;
+  }>;
+  search(query: SearchQuery): Promise<SearchResult>;
+  /**
+   * Resources that reference any of `targets` through search parameter `code` of `resourceType`
+   * (for _revinclude), at most `limit`.
+   */
+  searchReferencing(
+    resourceType: string,
+    code: string,
+    targets: ReadonlyArray<string>, // "Type/id"
+    limit: number,
+  ): Promise<Resource[]>;
+  /** Every current resource in Patient/{id}'s compartment (plus the Patient), for $everything. */
+  compartment(patientId: string, opts: { types?: string[]; since?: string; count: number; offset: number }): Promise<{
+    resources: Resource[];
+    hasMore: boolean;
+  }>;
+  /** Runs fn atomically: every write inside commits together or not at all. */
+  transaction<T>(fn: (tx: ResourceStore) => Promise<T>): Promise<T>;
+}
+
+// ---------------------------------------------------------------- disclosure log
+
+export type DisclosureChannel =
+  | 'read' | 'vread' | 'history' | 'search' | 'everything' | 'export' | 'hie-response' | 'prescription' | 'audit';
+
+/** One disclosure of one patient's data to one recipient (design.md §6). */
+export interface DisclosureInput {
+  /** Patient id (the `Patient/` part omitted). */
+  patient: string;
+  recipient: { partnerId: string; name: string; kind: string; address?: string };
+  user?: string;
+  clientId: string;
+  /** The access token's jti. */
+  tokenId: string;
+  /** HL7 v3 PurposeOfUse code (TREAT, HPAYMT, HOPERAT, PUBHLTH, ...). */
+  purposeOfUse: string;
+  /** Why it was allowed: `TPO`, `consent:Consent/123`, `required-by-law`, ... */
+  legalBasis: string;
+  channel: DisclosureChannel;
+  resources: Array<{ resourceType: string; id: string; versionId?: string }>;
+  /** Human-readable: what was disclosed (no free-text PHI beyond resource types and counts). */
+  description: string;
+  requestId: string;
+}
+
+export interface DisclosureEntry extends DisclosureInput {
+  seq: number;
+  /** ISO instant, never decreasing along the chain. */
+  recorded: string;
+  prevHash: string;
+  hash: string;
+}
+
+export interface DisclosureLog {
+  /**
+   * Appends entries in order, in one transaction, chaining each to the previous
+   * (core/hash-chain.ts: hash = chainHash(prevHash, hashedFields(entry))). Resolves only
+   * after the commit is durable. Rejects (and writes nothing) when it cannot.
+   */
+  append(entries: DisclosureInput[]): Promise<DisclosureEntry[]>;
+  /** One patient's entries, oldest first, optionally within [since, until). */
+  listByPatient(patient: string, opts?: { since?: string; until?: string; count?: number; offset?: number }): Promise<
+    DisclosureEntry[]
+  >;
+  /** Entries with seq > afterSeq in seq order, at most limit (for verification and export). */
+  scan(afterSeq: number, limit: number): Promise<DisclosureEntry[]>;
+  count(): Promise<number>;
+}
+
+// ---------------------------------------------------------------- replay cache
+
+export interface ReplayCache {
+  /**
+   * Atomically remembers key until expiresAtMs. Returns false when the key was already
+   * present and unexpired (a replay). Must be a single INSERT with a UNIQUE key, never read-then-write.
+   */
+  remember(key: string, expiresAtMs: number): Promise<boolean>;
+  /** Deletes expired keys. */
+  purge(nowMs: number): Promise<number>;
+}
+
+// ---------------------------------------------------------------- partners
+
+export type PartnerKind = 'ehr' | 'specialist' | 'therapist' | 'pharmacy' | 'hie' | 'payer' | 'internal';
+export type PartnerStatus = 'active' | 'suspended' | 'terminated';
+
+export interface JsonWebKeySet { keys: Array<Record<string, unknown>> }
+
+export interface Partner {
+  id: string;
+  name: string;
+  kind: PartnerKind;
+  /** Organization postal address, one line (for the accounting of disclosures). */
+  address?: string;
+  status: PartnerStatus;
+  /** Registered public keys, or a JWKS URL (exactly one of the two). */
+  jwks?: JsonWebKeySet;
+  jwksUrl?: string;
+  /** Pre-authorized scopes (space-separated SMART scopes, split). */
+  scopes: string[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface PartnerStore {
+  get(id: string): Promise<Partner | undefined>;
+  list(): Promise<Partner[]>;
+  /** Insert or replace; sets createdAt/updatedAt. */
+  upsert(partner: Omit<Partner, 'createdAt' | 'updatedAt'>): Promise<Partner>;
+  setStatus(id: string, status: PartnerStatus): Promise<Partner | undefined>;
+}
+
+// ---------------------------------------------------------------- gateway signing keys
+
+export interface SigningKey {
+  kid: string;
+  alg: string;
+  privateJwk: Record<string, unknown>;
+  publicJwk: Record<string, unknown>;
+  createdAt: string;
+  /** Set when rotated out: no longer signs, still verifies until tokens it signed have expired. */
+  retiredAt?: string;
+}
+
+export interface SigningKeyStore {
+  list(): Promise<SigningKey[]>;
+  add(key: SigningKey): Promise<void>;
+  retire(kid: string, at: string): Promise<void>;
+  /** Deletes keys retired before `before`. */
+  prune(before: string): Promise<number>;
+}
+
+// ---------------------------------------------------------------- the bundle
+
+export interface Stores {
+  kind: 'sqlite' | 'postgres';
+  resources: ResourceStore;
+  disclosures: DisclosureLog;
+  replay: ReplayCache;
+  partners: PartnerStore;
+  keys: SigningKeyStore;
+  /** Throws when the database cannot be reached (readiness). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
