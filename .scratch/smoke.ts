@@ -1,0 +1,14 @@
+import { createHarness, fixture, SYSTEM, ALICE_APP, LAB_ONLY } from '../test/fhir/harness.js';
+const h = await createHarness();
+await h.seed(...fixture('clinical-seed.json'));
+const show = (r: any) => console.log(r.status, JSON.stringify(r.body).slice(0, 600));
+show(await h.call(SYSTEM, 'GET', 'Patient/alice'));
+show(await h.call(ALICE_APP, 'GET', 'Patient/bob'));
+show(await h.call(ALICE_APP, 'GET', 'Patient/nobody'));
+show(await h.call(SYSTEM, 'GET', 'Observation?patient=alice&category=laboratory'));
+show(await h.call(ALICE_APP, 'GET', 'Observation?patient=bob'));
+show(await h.call(ALICE_APP, 'GET', 'Observation?_include=Observation:performer&_revinclude=Provenance:target'));
+show(await h.call(LAB_ONLY, 'GET', 'Observation'));
+show(await h.call(SYSTEM, 'GET', 'MedicationRequest?patient=alice&intent=order&_include=MedicationRequest:medication'));
+show(await h.call(SYSTEM, 'GET', 'Patient/alice/$everything'));
+console.log(await h.disclosures('alice'));

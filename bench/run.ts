@@ -1,0 +1,191 @@
+/**
+ * Benchmark: the gateway's secured read and search against a bare express baseline measured in the
+ * same run, on SQLite and (when BENCH_PG_URL or TEST_PG_URL is set) PostgreSQL. Prints markdown and
+ * replaces the results section of docs/benchmarks.md. Ratios, never absolute timings, are what to
+ * compare across machines; nothing here is asserted by the tests.
+ *
+ *   npm run bench
+ *
+ * Environment (all optional):
+ *   BENCH_PG_URL / TEST_PG_URL   also run on PostgreSQL (a unique schema, dropped afterwards)
+ *   BENCH_BACKENDS=sqlite,postgres   which backends to run
+ *   BENCH_PATIENTS=1000 BENCH_OBSERVATIONS=100000   store size
+ *   BENCH_CONNECTIONS=10 BENCH_DURATION=5 BENCH_WARMUP=1   autocannon settings (seconds)
+ *   BENCH_FILL_CONCURRENCY   transactions filling at once (default 1 on SQLite, 8 on PostgreSQL)
+ *   BENCH_ANALYZE=0   skip refreshing planner statistics after the fill (measure right after a bulk load)
+ *   BENCH_CPU_PROF=dir   write a V8 CPU profile of the server process to dir (node --cpu-prof)
+ *   BENCH_WRITE=0   do not touch docs/benchmarks.md
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, totalmem, platform, arch } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import autocannon, { type Result } from 'autocannon';
+import type { TargetReady, TargetStats } from './target.js';
+
+const env = process.env;
+const connections = Number(env.BENCH_CONNECTIONS ?? 10);
+const duration = Number(env.BENCH_DURATION ?? 5);
+const warmup = Number(env.BENCH_WARMUP ?? 1);
+const pgUrl = env.BENCH_PG_URL || env.TEST_PG_URL || '';
+const backends = (env.BENCH_BACKENDS ?? (pgUrl ? 'sqlite,postgres' : 'sqlite')).split(',').map((s) => s.trim()).filter(Boolean) as Array<'sqlite' | 'postgres'>;
+const docsPath = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
+const BEGIN = '<!-- bench:results:begin (written by npm run bench; edits inside are overwritten) -->';
+const END = '<!-- bench:results:end -->';
+
+const TARGETS = { read: 0.8, search: 0.5 } as const;
+type Scenario = keyof typeof TARGETS;
+
+interface Measured { rps: number; p50: number; p99: number; non2xx: number; errors: number; total: number }
+interface BackendResult {
+  ready: TargetReady;
+  runs: Record<Scenario, { bare: Measured; gateway: Measured }>;
+  stats: TargetStats;
+}
+
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+async function main(): Promise<void> {
+  if (backends.includes('postgres') && !pgUrl) throw new Error('postgres requested but neither BENCH_PG_URL nor TEST_PG_URL is set');
+  const started = Date.now();
+  const results: BackendResult[] = [];
+  for (const backend of backends) results.push(await runBackend(backend));
+  const md = render(results, (Date.now() - started) / 1000);
+  process.stdout.write(`${md}\n`);
+  if (env.BENCH_WRITE !== '0') {
+    writeDocs(md);
+    log(`wrote ${docsPath}`);
+  }
+}
+
+async function runBackend(backend: 'sqlite' | 'postgres'): Promise<BackendResult> {
+  log(`[${backend}] starting the server process and filling the store...`);
+  const execArgv = ['--import', 'tsx'];
+  if (env.BENCH_CPU_PROF) execArgv.push('--cpu-prof', `--cpu-prof-dir=${env.BENCH_CPU_PROF}`, `--cpu-prof-name=gateway-${backend}-${Date.now()}.cpuprofile`);
+  const child = fork(fileURLToPath(new URL('./target.ts', import.meta.url)), [], {
+    execArgv,
+    env: { ...env, BENCH_BACKEND: backend, BENCH_PG_URL: pgUrl },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  try {
+    const ready = await next<TargetReady>(child, 'ready', 600_000);
+    const ingestRate = Math.round((ready.ingest.patients + ready.ingest.observations) / (ready.ingest.ms / 1000));
+    log(`[${backend}] stored ${ready.ingest.patients + ready.ingest.observations} resources in ${(ready.ingest.ms / 1000).toFixed(1)} s (${ingestRate}/s)` +
+      (ready.analyzeMs !== undefined ? `; statistics refreshed in ${(ready.analyzeMs / 1000).toFixed(1)} s` : '; statistics NOT refreshed (BENCH_ANALYZE=0)'));
+    const auth = { authorization: `Bearer ${ready.token}`, accept: 'application/fhir+json' };
+    const runs = {} as BackendResult['runs'];
+    for (const scenario of ['read', 'search'] as const) {
+      const path = scenario === 'read' ? ready.readPath : ready.searchPath;
+      const bare = await load(`${ready.bareUrl}${path}`, {}, `${backend} ${scenario} bare`);
+      const gateway = await load(`${ready.gatewayUrl}${path}`, auth, `${backend} ${scenario} gateway`);
+      runs[scenario] = { bare, gateway };
+    }
+    child.send({ type: 'stats' });
+    const stats = await next<TargetStats>(child, 'stats', 30_000);
+    child.send({ type: 'stop' });
+    await exited(child);
+    return { ready, runs, stats };
+  } catch (err) {
+    child.kill();
+    throw err;
+  }
+}
+
+/** Warm-up (discarded), then the measured run. */
+async function load(url: string, headers: Record<string, string>, label: string): Promise<Measured> {
+  if (warmup > 0) await autocannon({ url, connections, duration: warmup, headers });
+  const r: Result = await autocannon({ url, connections, duration, headers });
+  const m: Measured = {
+    rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99,
+    non2xx: r.non2xx, errors: r.errors + r.timeouts, total: r.requests.total,
+  };
+  log(`  ${label.padEnd(24)} ${m.rps.toFixed(0).padStart(7)} req/s  p50 ${m.p50} ms  p99 ${m.p99} ms` +
+    (m.non2xx || m.errors ? `  (${m.non2xx} non-2xx, ${m.errors} errors)` : ''));
+  return m;
+}
+
+function next<T extends { type: string }>(child: ChildProcess, type: T['type'], timeoutMs: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`the server process sent no '${type}' within ${timeoutMs} ms`)), timeoutMs);
+    const onMessage = (m: { type: string; message?: string }) => {
+      if (m.type === type) done(undefined, m as T);
+      else if (m.type === 'error') done(new Error(`server process: ${m.message}`));
+    };
+    const onExit = (code: number | null) => done(new Error(`the server process exited (${code}) before '${type}'`));
+    function done(err?: Error, v?: T) {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      if (err) reject(err); else resolve(v as T);
+    }
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+  });
+}
+
+const exited = (child: ChildProcess) => new Promise<void>((resolve) => {
+  if (child.exitCode !== null) return resolve();
+  const t = setTimeout(() => child.kill(), 30_000);
+  child.once('exit', () => { clearTimeout(t); resolve(); });
+});
+
+// ------------------------------------------------------------------ report
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const ms = (n: number) => (n < 10 ? n.toFixed(1) : n.toFixed(0));
+
+function render(results: BackendResult[], seconds: number): string {
+  const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
+  const first = results[0]?.ready;
+  const lines: string[] = [];
+  lines.push(`Run: ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, \`npm run bench\`, ${seconds.toFixed(0)} s in all.`);
+  lines.push('');
+  lines.push(`Machine: ${availableParallelism()} CPUs (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, ${platform()} ${arch()}.`);
+  if (first) {
+    lines.push(`Store: ${int(first.ingest.patients)} Patients and ${int(first.ingest.observations)} Observations ` +
+      `(half laboratory, half vital signs; ${int(first.ingest.observations / first.ingest.patients)} per patient).`);
+    lines.push(`Load: autocannon, ${connections} connections, ${warmup} s warm-up then ${duration} s measured per row, against 127.0.0.1.`);
+  }
+  lines.push('');
+  lines.push('| store | request | bare express req/s | gateway req/s | gateway / bare | target | bare p50 / p99 (ms) | gateway p50 / p99 (ms) |');
+  lines.push('|---|---|--:|--:|--:|--:|--:|--:|');
+  for (const r of results) {
+    for (const scenario of ['read', 'search'] as const) {
+      const { bare, gateway } = r.runs[scenario];
+      const ratio = gateway.rps / bare.rps;
+      const verdict = ratio >= TARGETS[scenario] ? 'met' : '**missed**';
+      const bad = gateway.non2xx || gateway.errors ? ` (${gateway.non2xx} non-2xx, ${gateway.errors} errors)` : '';
+      const label = scenario === 'read' ? `read \`GET /fhir/Observation/{id}\` (${int(r.ready.readBytes)} B)` :
+        `search \`?patient&category=laboratory&_count=20\` (${int(r.ready.searchBytes)} B)`;
+      lines.push(`| ${r.ready.backend} | ${label} | ${int(bare.rps)} | ${int(gateway.rps)}${bad} | **${ratio.toFixed(2)}x** | ≥ ${TARGETS[scenario]}x ${verdict} | ` +
+        `${ms(bare.p50)} / ${ms(bare.p99)} | ${ms(gateway.p50)} / ${ms(gateway.p99)} |`);
+    }
+  }
+  lines.push('');
+  lines.push('| store | ingest (`stores.resources.transaction`, direct) | statistics refresh | server RSS after fill | server RSS after load (peak) | disclosure entries written |');
+  lines.push('|---|--:|--:|--:|--:|--:|');
+  for (const r of results) {
+    const n = r.ready.ingest.patients + r.ready.ingest.observations;
+    const gatewayRequests = r.runs.read.gateway.total + r.runs.search.gateway.total;
+    const refresh = r.ready.analyzeMs === undefined ? 'skipped' : `${(r.ready.analyzeMs / 1000).toFixed(1)} s (${r.ready.backend === 'postgres' ? 'VACUUM ANALYZE' : 'ANALYZE'})`;
+    lines.push(`| ${r.ready.backend} | ${int(n / (r.ready.ingest.ms / 1000))} resources/s (${int(n)} in ${(r.ready.ingest.ms / 1000).toFixed(1)} s; ` +
+      `${r.ready.ingest.chunk} creates per transaction, ${r.ready.ingest.concurrency} at a time) | ${refresh} | ` +
+      `${int(r.ready.rssAfterLoadMb)} MB | ${int(r.stats.rssMb)} MB (${int(r.stats.maxRssMb)} MB) | ${int(r.stats.disclosures)} (for ~${int(gatewayRequests)} measured + warm-up requests) |`);
+  }
+  return lines.join('\n');
+}
+
+function writeDocs(section: string): void {
+  const block = `${BEGIN}\n${section}\n${END}`;
+  let doc = existsSync(docsPath) ? readFileSync(docsPath, 'utf8') : '';
+  const a = doc.indexOf(BEGIN);
+  const b = doc.indexOf(END);
+  if (a >= 0 && b > a) doc = doc.slice(0, a) + block + doc.slice(b + END.length);
+  else doc = `${doc.trimEnd()}${doc ? '\n\n' : ''}${block}\n`;
+  writeFileSync(docsPath, doc);
+}
+
+main().catch((err) => {
+  log(err instanceof Error ? err.stack ?? err.message : String(err));
+  process.exit(1);
+});

@@ -1,0 +1,239 @@
+/**
+ * The benchmark's server process (forked by bench/run.ts, one per storage backend): builds a gateway
+ * with createApp on a fresh store, fills it, and serves it next to a bare express app that answers the
+ * same JSON. Load comes from the parent process, so the load generator never competes with the
+ * servers' event loop; both servers share this process, so they run on the same terms.
+ *
+ * Messages: -> parent { type: 'ready', ... } | { type: 'stats', ... } | { type: 'error', message }
+ *           <- parent { type: 'stats' } | { type: 'stop' }
+ */
+import { createServer, type Server } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
+import express from 'express';
+import pg from 'pg';
+import type { Bundle, Observation, Resource } from '@medplum/fhirtypes';
+import { createApp, type Gateway } from '../src/app.js';
+import { loadConfig } from '../src/config/config.js';
+import { systemClock } from '../src/core/clock.js';
+import { PROJECT_ROOT, loadFhirDefinitions } from '../src/core/fhir-definitions.js';
+import { openPostgresStores } from '../src/store/postgres/index.js';
+import { benchObservation, benchPatient, patientId } from './data.js';
+
+export interface TargetReady {
+  type: 'ready';
+  backend: 'sqlite' | 'postgres';
+  gatewayUrl: string;
+  bareUrl: string;
+  token: string;
+  readPath: string;
+  searchPath: string;
+  readBytes: number;
+  searchBytes: number;
+  searchEntries: number;
+  ingest: { patients: number; observations: number; ms: number; chunk: number; concurrency: number };
+  /** Time spent refreshing planner statistics after the fill (absent with BENCH_ANALYZE=0). */
+  analyzeMs?: number;
+  rssAfterLoadMb: number;
+}
+
+export interface TargetStats {
+  type: 'stats';
+  rssMb: number;
+  maxRssMb: number;
+  heapUsedMb: number;
+  disclosures: number;
+}
+
+const backend = (process.env.BENCH_BACKEND ?? 'sqlite') as 'sqlite' | 'postgres';
+const pgUrl = process.env.BENCH_PG_URL ?? '';
+const patients = Number(process.env.BENCH_PATIENTS ?? 1000);
+const observations = Number(process.env.BENCH_OBSERVATIONS ?? 100_000);
+const chunk = Number(process.env.BENCH_CHUNK ?? 1000);
+const analyze = process.env.BENCH_ANALYZE !== '0';
+const fillConcurrency = Number(process.env.BENCH_FILL_CONCURRENCY ?? (backend === 'postgres' ? 8 : 1));
+const PARTNER = 'demo-ehr';
+const SCOPE = 'system/Observation.rs';
+
+const send = (m: unknown) => process.send?.(m);
+const mb = (bytes: number) => Math.round(bytes / 1048576);
+
+async function main(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'fxg-bench-'));
+  // PostgreSQL: a unique schema (created by the store, dropped at the end), so the run touches nothing else.
+  const schema = backend === 'postgres' ? `bench_${randomBytes(6).toString('hex')}` : undefined;
+  const stores = schema
+    ? await openPostgresStores({ url: pgUrl, schema, clock: systemClock, defs: loadFhirDefinitions() })
+    : undefined;
+
+  // env: {} so nothing from the caller's environment (DATABASE_URL, PORT, NODE_ENV) leaks into the run.
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      dataDir,
+      databaseUrl: '',
+      partnersDir: join(PROJECT_ROOT, 'fixtures', 'demo', 'partners'),
+      rateLimit: { perClientPerMinute: 0 },
+      logLevel: 'silent',
+      baseUrl: 'http://127.0.0.1:8080',
+    },
+  });
+  // SQLite: createApp opens ${dataDir}/gateway.db itself, as in production.
+  const gw = await createApp({ config, ...(stores ? { stores } : {}) });
+
+  // ---- fill the store: chunks of `chunk` creates per transaction, straight into the store;
+  // PostgreSQL runs `fillConcurrency` transactions at once (its pool has several connections).
+  const t0 = performance.now();
+  await inChunks(patients, 1, async (from, to) => {
+    await gw.stores.resources.transaction(async (tx) => {
+      for (let j = from; j < to; j++) await tx.create(benchPatient(j), { id: patientId(j) });
+    });
+  });
+  // The read target: patient 42's first reading (slot 0: laboratory).
+  const target = 42 % patients;
+  let readId = '';
+  await inChunks(observations, fillConcurrency, async (from, to) => {
+    await gw.stores.resources.transaction(async (tx) => {
+      for (let n = from; n < to; n++) {
+        const created = await tx.create<Observation>(benchObservation(n, patients));
+        if (n === target) readId = created.id!;
+      }
+    });
+  });
+  const ingestMs = performance.now() - t0;
+
+  // Steady state: planner statistics as autovacuum (PostgreSQL) or the store's open-time
+  // `PRAGMA optimize` (SQLite) would have them a while after a bulk load. BENCH_ANALYZE=0 measures
+  // the state right after the load instead.
+  const a0 = performance.now();
+  if (analyze) {
+    if (schema) {
+      await withPg(pgUrl, async (c) => {
+        const { rows } = await c.query<{ tablename: string }>('SELECT tablename FROM pg_tables WHERE schemaname = $1', [schema]);
+        for (const r of rows) await c.query(`VACUUM (ANALYZE) ${schema}."${r.tablename}"`);
+      });
+    } else {
+      const db = new Database(join(dataDir, 'gateway.db'));
+      try { db.exec('ANALYZE'); } finally { db.close(); }
+    }
+  }
+  const analyzeMs = performance.now() - a0;
+
+  // ---- servers
+  const gatewayServer = await listen(gw.app, config);
+  const token = await issueToken(gw);
+  const readPath = `/fhir/Observation/${readId}`;
+  const searchPath = `/fhir/Observation?patient=${patientId(target)}&category=laboratory&_count=20`;
+  const gatewayUrl = `http://127.0.0.1:${port(gatewayServer)}`;
+  const readBody = await fetchJson(`${gatewayUrl}${readPath}`, token);
+  const searchBody = await fetchJson(`${gatewayUrl}${searchPath}`, token) as Bundle;
+  const searchEntries = searchBody.entry?.length ?? 0;
+  if ((readBody as Resource).id !== readId) throw new Error(`the gateway read answered ${JSON.stringify(readBody).slice(0, 200)}`);
+  if (searchEntries !== 20) throw new Error(`the gateway search answered ${searchEntries} entries, expected 20`);
+
+  // The baseline: the same bytes, the same content type, serialized per request like the gateway does.
+  const bare = express();
+  bare.disable('x-powered-by');
+  bare.set('etag', false);
+  bare.get('/fhir/Observation/:id', (_req, res) => { res.type('application/fhir+json').send(JSON.stringify(readBody)); });
+  bare.get('/fhir/Observation', (_req, res) => { res.type('application/fhir+json').send(JSON.stringify(searchBody)); });
+  const bareServer = await listen(bare, config);
+
+  const ready: TargetReady = {
+    type: 'ready', backend, token, readPath, searchPath, gatewayUrl,
+    bareUrl: `http://127.0.0.1:${port(bareServer)}`,
+    readBytes: JSON.stringify(readBody).length,
+    searchBytes: JSON.stringify(searchBody).length,
+    searchEntries,
+    ingest: { patients, observations, ms: ingestMs, chunk, concurrency: fillConcurrency },
+    analyzeMs: analyze ? analyzeMs : undefined,
+    rssAfterLoadMb: mb(process.memoryUsage().rss),
+  };
+  send(ready);
+
+  process.on('message', (m: { type: string }) => {
+    void (async () => {
+      if (m.type === 'stats') {
+        const mem = process.memoryUsage();
+        const stats: TargetStats = {
+          type: 'stats', rssMb: mb(mem.rss), heapUsedMb: mb(mem.heapUsed),
+          maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+          disclosures: await gw.stores.disclosures.count(),
+        };
+        send(stats);
+      } else if (m.type === 'stop') {
+        await close(bareServer);
+        await close(gatewayServer);
+        await gw.close();
+        await stores?.close();
+        rmSync(dataDir, { recursive: true, force: true });
+        if (schema) await withPg(pgUrl, (c) => c.query(`DROP SCHEMA ${schema} CASCADE`));
+        process.disconnect?.();
+      }
+    })().catch(fail);
+  });
+}
+
+/** Runs fn over [0, total) in chunks of `chunk`, at most `concurrency` at a time. */
+async function inChunks(total: number, concurrency: number, fn: (from: number, to: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < total) {
+      const from = next;
+      const to = Math.min(total, from + chunk);
+      next = to;
+      await fn(from, to);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
+}
+
+/**
+ * Issues an access token for the demo EHR partner without a client assertion round trip
+ * (the token endpoint is not what is measured).
+ */
+async function issueToken(gw: Gateway): Promise<string> {
+  const partner = await gw.stores.partners.get(PARTNER);
+  if (!partner) throw new Error(`partner ${PARTNER} is not registered (fixtures/demo/partners)`);
+  const issued = await gw.auth.issueAccessToken({ partner, scope: SCOPE });
+  return issued.access_token;
+}
+
+async function fetchJson(url: string, token: string): Promise<unknown> {
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
+  const body = await res.json();
+  if (res.status !== 200) throw new Error(`GET ${url} answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
+  return body;
+}
+
+function listen(app: express.Express, config: { http: { headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number } }): Promise<Server> {
+  const server = createServer(app);
+  // The same socket settings as src/main.ts, for both servers.
+  server.headersTimeout = config.http.headersTimeoutMs;
+  server.requestTimeout = config.http.requestTimeoutMs;
+  server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  });
+}
+
+const port = (s: Server) => (s.address() as { port: number }).port;
+const close = (s: Server) => new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections(); });
+
+async function withPg<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try { return await fn(c); } finally { await c.end(); }
+}
+
+function fail(err: unknown): void {
+  send({ type: 'error', message: err instanceof Error ? err.stack ?? err.message : String(err) });
+  process.exitCode = 1;
+  setTimeout(() => process.exit(1), 100).unref();
+}
+
+main().catch(fail);

@@ -1,0 +1,120 @@
+/**
+ * Composition root: builds every service from config and wires them. The only place that picks
+ * implementations (which store, which outbound client). Tests build whole gateways in-process with it.
+ */
+import type { Express } from 'express';
+import pino from 'pino';
+import { createAudit } from './audit/disclosure-recorder.js';
+import { createAuditEventSearch } from './audit/audit-event-api.js';
+import type { Audit } from './audit/types.js';
+import { createAuthService, type AuthService } from './auth/service.js';
+import { createAuthRouter, smartConfigurationHandler } from './auth/routes.js';
+import { parseScopes } from './auth/scopes.js';
+import type { Principal } from './auth/principal.js';
+import type { GatewayConfig } from './config/config.js';
+import { readPartnerFiles } from './config/partner-files.js';
+import { systemClock, type Clock } from './core/clock.js';
+import { loadFhirDefinitions, type FhirDefinitions } from './core/fhir-definitions.js';
+import type { Logger } from './core/logger.js';
+import { createOutboundClient } from './exchange/outbound.js';
+import { createFhirApi } from './fhir/api.js';
+import type { FhirHandler } from './fhir/types.js';
+import { createFhirRouter } from './http/fhir-routes.js';
+import { createRateLimiter } from './http/rate-limit.js';
+import { createHttpApp } from './http/server.js';
+import { createPolicy } from './policy/policy.js';
+import type { Policy } from './policy/types.js';
+import { openStores } from './store/open.js';
+import type { Stores } from './store/types.js';
+
+export interface AppDeps {
+  config: GatewayConfig;
+  clock?: Clock;
+  log?: Logger;
+  /** Pre-opened stores (tests); otherwise opened from config and closed by close(). */
+  stores?: Stores;
+}
+
+export interface Gateway {
+  app: Express;
+  config: GatewayConfig;
+  stores: Stores;
+  auth: AuthService;
+  policy: Policy;
+  audit: Audit;
+  defs: FhirDefinitions;
+  /** The FHIR handler every route uses (also used by `fxg import`). */
+  fhir: FhirHandler;
+  log: Logger;
+  /** A principal for the organization's own tools (fxg import): system/*.cruds, purpose HOPERAT. */
+  internalPrincipal(name: string): Principal;
+  close(): Promise<void>;
+}
+
+export function createLogger(level: string): Logger {
+  return pino({ level, base: undefined, redact: ['req.headers.authorization', '*.access_token', '*.client_assertion'] }) as unknown as Logger;
+}
+
+export async function createApp(deps: AppDeps): Promise<Gateway> {
+  const { config } = deps;
+  const clock = deps.clock ?? systemClock;
+  const log = deps.log ?? createLogger(config.logLevel);
+  const defs = loadFhirDefinitions();
+  const ownsStores = !deps.stores;
+  const stores = deps.stores ?? await openStores({ databaseUrl: config.databaseUrl || undefined, dataDir: config.dataDir, clock, defs, log });
+  if (stores.kind === 'sqlite' && process.env.NODE_ENV === 'production') {
+    log.warn({}, 'the embedded SQLite store is meant for one machine; use DATABASE_URL (PostgreSQL) in production');
+  }
+
+  for (const p of readPartnerFiles(config.partnersDir)) await stores.partners.upsert(p);
+
+  const fhirBase = `${config.baseUrl}/fhir`;
+  const outbound = createOutboundClient({ timeoutMs: 5000, maxBytes: 64 * 1024, allowInsecureLoopback: config.auth.allowInsecureJwksUrls });
+  const auth = createAuthService({
+    stores: { partners: stores.partners, replay: stores.replay, keys: stores.keys },
+    clock, log, baseUrl: config.baseUrl,
+    fetchJwks: (url: string) => outbound.fetchJson(url),
+    accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
+  });
+  await auth.ensureSigningKey();
+
+  const policy = createPolicy(defs);
+  const audit = createAudit({ log: stores.disclosures, defs, logger: log });
+  const limits = config.fhir;
+  const api = createFhirApi({ store: stores.resources, policy, audit, defs, clock, log, fhirBase, limits });
+  const auditEvents = createAuditEventSearch({
+    log: stores.disclosures, policy, audit, fhirBase, defaultCount: limits.defaultCount, maxCount: limits.maxCount,
+    source: { observer: config.baseUrl, network: config.baseUrl, partnerSystem: `${config.baseUrl}/partners` },
+  });
+  const handle: FhirHandler = (req, ctx) => (req.segments[0] === 'AuditEvent' ? auditEvents(req, ctx) : api.handle(req, ctx));
+
+  const app = createHttpApp({
+    log,
+    ready: () => stores.ping(),
+    authRouter: createAuthRouter({ auth, log }),
+    fhirRouter: createFhirRouter({
+      handle,
+      capabilityStatement: () => api.capabilityStatement(),
+      smartConfiguration: smartConfigurationHandler({ auth }),
+      authenticate: (h) => auth.verifyAccessToken(h),
+      rateLimiter: createRateLimiter({ perMinute: config.rateLimit.perClientPerMinute, clock }),
+      log,
+      bodyLimit: config.http.bodyLimit,
+      maxJsonDepth: config.http.maxJsonDepth,
+    }),
+  });
+
+  return {
+    app, config, stores, auth, policy, audit, defs, fhir: handle, log,
+    internalPrincipal(name) {
+      const scope = 'system/*.cruds';
+      return {
+        clientId: `fxg:${name}`, partner: { id: `fxg:${name}`, name: `fxg ${name}`, kind: 'internal' },
+        tokenId: `local:${name}`, scope, grants: parseScopes(scope), purposeOfUse: 'HOPERAT', expiresAt: Number.MAX_SAFE_INTEGER,
+      };
+    },
+    async close() {
+      if (ownsStores) await stores.close();
+    },
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * Records disclosures before the response leaves (design.md "Every disclosure goes one way").
+ * Concurrent requests are group-committed: entries queued in the same turn of the event loop are
+ * appended in one transaction (one fsync), and every caller waits for that commit.
+ */
+import type { Resource } from '@medplum/fhirtypes';
+import type { FhirDefinitions } from '../core/fhir-definitions.js';
+import type { Logger } from '../core/logger.js';
+import { OutcomeError } from '../core/outcome.js';
+import { patientCompartmentOf } from '../store/compartment.js';
+import type { DisclosureInput, DisclosureLog } from '../store/types.js';
+import type { Audit, DisclosureRequest } from './types.js';
+
+interface Pending {
+  entries: DisclosureInput[];
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export const auditUnavailable = (cause: unknown) =>
+  new OutcomeError(503, 'transient', 'GW_AUDIT_UNAVAILABLE',
+    'the disclosure could not be recorded, so nothing was sent; retry later', {
+      cause, headers: { 'retry-after': '1' },
+    });
+
+/** Splits what leaves into one entry per patient whose compartment it belongs to. */
+export function disclosureEntries(defs: FhirDefinitions, req: DisclosureRequest): DisclosureInput[] {
+  const byPatient = new Map<string, Resource[]>();
+  for (const r of req.resources) {
+    for (const patient of patientCompartmentOf(defs, r)) {
+      let list = byPatient.get(patient);
+      if (!list) byPatient.set(patient, (list = []));
+      list.push(r);
+    }
+  }
+  const p = req.principal;
+  return [...byPatient].map(([patient, resources]) => ({
+    patient,
+    recipient: { partnerId: p.partner.id, name: p.partner.name, kind: p.partner.kind, ...(p.partner.address ? { address: p.partner.address } : {}) },
+    ...(p.user ? { user: p.user } : {}),
+    clientId: p.clientId,
+    tokenId: p.tokenId,
+    purposeOfUse: req.purposeOfUse,
+    legalBasis: req.legalBasis,
+    channel: req.channel,
+    resources: resources.map((r) => ({
+      resourceType: r.resourceType, id: r.id as string, ...(r.meta?.versionId ? { versionId: r.meta.versionId } : {}),
+    })),
+    description: describe(resources, req.channel),
+    requestId: req.requestId,
+  }));
+}
+
+function describe(resources: Resource[], channel: string): string {
+  const counts = new Map<string, number>();
+  for (const r of resources) counts.set(r.resourceType, (counts.get(r.resourceType) ?? 0) + 1);
+  const what = [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([t, n]) => `${n} ${t}`).join(', ');
+  return `${what} disclosed by ${channel}`;
+}
+
+export function createAudit(o: { log: DisclosureLog; defs: FhirDefinitions; logger: Logger }): Audit {
+  let queue: Pending[] = [];
+  let scheduled = false;
+
+  async function flush(): Promise<void> {
+    const batch = queue;
+    queue = [];
+    scheduled = false;
+    try {
+      await o.log.append(batch.flatMap((b) => b.entries));
+      for (const b of batch) b.resolve();
+    } catch (err) {
+      o.logger.error({ err: String(err) }, 'disclosure.append_failed');
+      for (const b of batch) b.reject(auditUnavailable(err));
+    }
+  }
+
+  return {
+    recordDisclosure(req) {
+      const entries = disclosureEntries(o.defs, req);
+      if (!entries.length) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        queue.push({ entries, resolve, reject });
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(() => void flush());
+        }
+      });
+    },
+  };
+}

@@ -1,0 +1,105 @@
+/**
+ * search-type (`GET [base]/[type]?...`, `POST [base]/[type]/_search`): parse, authorize, query the
+ * store narrowed by the decision, add _include/_revinclude, release the whole set through policy and
+ * the disclosure log, and answer a searchset Bundle. `total` is given only when nothing was narrowed
+ * or held back, so a count cannot reveal what policy hid.
+ *
+ * See: https://hl7.org/fhir/R4/http.html#search, https://hl7.org/fhir/R4/search.html,
+ * https://hl7.org/fhir/R4/bundle.html#searchset
+ */
+import type { Bundle, BundleEntry, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import { GW_CODE_SYSTEM } from '../core/outcome.js';
+import type { FhirContext, FhirDeps, FhirResponse } from './types.js';
+import type { ResourceCatalogue } from './resource-catalogue.js';
+import { authorize, isNarrowed, release } from './disclose.js';
+import { resolveIncludes } from './include.js';
+import { fullUrl, pageLinks, trimBase } from './response.js';
+import { parseSearch, type ParsedSearch } from './search-parse.js';
+import { subsetResource } from './subset.js';
+import { refKey } from './references.js';
+
+export interface SearchInput {
+  type: string;
+  params: ReadonlyArray<readonly [string, string]>;
+  strict: boolean;
+}
+
+/** Runs a search-type interaction and returns the searchset Bundle. */
+export async function searchType(
+  deps: FhirDeps,
+  catalogue: ResourceCatalogue,
+  ctx: FhirContext,
+  input: SearchInput,
+): Promise<FhirResponse> {
+  const parsed = parseSearch(catalogue, input.type, input.params, {
+    strict: input.strict, limits: deps.limits, fhirBase: deps.fhirBase,
+  });
+  const bundle = await runSearch(deps, catalogue, ctx, parsed);
+  return { status: 200, body: bundle };
+}
+
+/** The search itself, from a parsed request (also used by batch GET entries and conditional create). */
+export async function runSearch(
+  deps: FhirDeps,
+  catalogue: ResourceCatalogue,
+  ctx: FhirContext,
+  parsed: ParsedSearch,
+): Promise<Bundle> {
+  const decision = authorize(deps, ctx, {
+    interaction: 'search', resourceType: parsed.resourceType, ...(parsed.patients.length ? { patients: parsed.patients } : {}),
+  });
+  const narrowed = isNarrowed(decision);
+  const wantTotal = parsed.summary === 'count' || parsed.total !== 'none';
+
+  const result = await deps.store.search({
+    resourceType: parsed.resourceType,
+    filters: parsed.filters,
+    ...(narrowed ? { narrow: decision.narrow } : {}),
+    ...(parsed.sort.length ? { sort: parsed.sort } : {}),
+    count: parsed.count,
+    offset: parsed.offset,
+    total: wantTotal && !narrowed,
+  });
+
+  const included = await resolveIncludes(deps.store, catalogue, deps.fhirBase, result.resources, parsed, deps.limits.maxIncludes);
+  const { resources, dropped } = await release(deps, ctx, decision, 'search', [...result.resources, ...included.resources]);
+
+  const matchKeys = new Set(result.resources.map(refKey));
+  const entries: BundleEntry[] = resources.map((r) => {
+    const isMatch = matchKeys.has(refKey(r));
+    return {
+      fullUrl: fullUrl(deps.fhirBase, r),
+      resource: isMatch ? subsetResource(r, parsed) : r,
+      search: { mode: isMatch ? 'match' : 'include' },
+    };
+  });
+  if (included.truncated) entries.push(truncationNotice(deps.limits.maxIncludes));
+
+  const bundle: Bundle = {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    ...(result.total !== undefined && !narrowed && dropped === 0 ? { total: result.total } : {}),
+    link: pageLinks({
+      url: `${trimBase(deps.fhirBase)}/${parsed.resourceType}`,
+      params: parsed.linkParams,
+      count: parsed.count,
+      offset: parsed.offset,
+      hasMore: result.hasMore,
+    }),
+    entry: entries,
+  };
+  return bundle;
+}
+
+/** A searchset outcome entry telling the client the include set was cut at the limit. */
+function truncationNotice(max: number): BundleEntry {
+  const outcome: OperationOutcome = {
+    resourceType: 'OperationOutcome',
+    issue: [{
+      severity: 'warning',
+      code: 'too-costly',
+      details: { coding: [{ system: GW_CODE_SYSTEM, code: 'GW_INCLUDES_TRUNCATED' }], text: `_include/_revinclude results were limited to ${max} resources` },
+    }],
+  };
+  return { resource: outcome as Resource, search: { mode: 'outcome' } };
+}

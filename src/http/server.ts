@@ -1,0 +1,41 @@
+/**
+ * The express application: security headers, request ids, health, /auth (OAuth routes, RFC 6749
+ * errors) and /fhir (FHIR routes, OperationOutcome errors). Only http/ and routes.ts import express.
+ */
+import { randomUUID } from 'node:crypto';
+import express, { type Express, type RequestHandler, type Router } from 'express';
+import helmet from 'helmet';
+import type { Logger } from '../core/logger.js';
+import { fhirErrorHandler, unrouted } from './errors.js';
+
+export interface HttpAppParts {
+  log: Logger;
+  authRouter: Router;
+  fhirRouter: Router;
+  ready: () => Promise<void>;
+}
+
+export function createHttpApp(p: HttpAppParts): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+  app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
+  app.use(requestId);
+  app.get('/health/live', (_req, res) => { res.json({ status: 'ok' }); });
+  app.get('/health/ready', async (_req, res) => {
+    try { await p.ready(); res.json({ status: 'ready' }); } catch { res.status(503).json({ status: 'unavailable' }); }
+  });
+  app.use('/auth', p.authRouter);
+  app.use('/fhir', p.fhirRouter);
+  app.use(unrouted);
+  app.use(fhirErrorHandler(p.log));
+  return app;
+}
+
+const requestId: RequestHandler = (_req, res, next) => {
+  const id = randomUUID();
+  res.locals.requestId = id;
+  res.setHeader('X-Request-Id', id);
+  next();
+};

@@ -1,0 +1,70 @@
+/**
+ * Starts the server: config -> createApp -> listen (with slow-client timeouts) -> graceful shutdown.
+ */
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import type { Bundle } from '@medplum/fhirtypes';
+import { createApp, createLogger, type Gateway } from './app.js';
+import { loadConfig } from './config/config.js';
+import { readPartnerFiles } from './config/partner-files.js';
+import { PROJECT_ROOT } from './core/fhir-definitions.js';
+import { newId } from './core/ids.js';
+
+export const DEMO_DIR = join(PROJECT_ROOT, 'fixtures', 'demo');
+
+/** Loads the demo partners and, once, the demo patients (fixtures/demo). */
+export async function seedDemo(gw: Gateway): Promise<void> {
+  for (const p of readPartnerFiles(join(DEMO_DIR, 'partners'))) await gw.stores.partners.upsert(p);
+  const principal = gw.internalPrincipal('demo-seed');
+  const found = await gw.fhir(
+    { method: 'GET', segments: ['Patient'], params: [['identifier', 'https://demo.fhir-exchange-gateway.dev/mrn|DEMO-1001']], headers: {} },
+    { principal, requestId: newId() },
+  );
+  if (((found.body as Bundle).entry ?? []).length > 0) return;
+  const { readFileSync } = await import('node:fs');
+  const bundle = JSON.parse(readFileSync(join(DEMO_DIR, 'demo-patients.json'), 'utf8')) as Bundle;
+  await gw.fhir({ method: 'POST', segments: [], params: [], body: bundle, headers: { prefer: 'return=minimal' } }, { principal, requestId: newId() });
+}
+
+export async function serve(opts: { demo: boolean }): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel);
+  const gw = await createApp({ config, log });
+  if (opts.demo) await seedDemo(gw);
+
+  const server: Server = gw.app.listen(config.port, config.host);
+  server.headersTimeout = config.http.headersTimeoutMs;
+  server.requestTimeout = config.http.requestTimeoutMs;
+  server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
+  await new Promise<void>((resolve, reject) => { server.once('listening', resolve); server.once('error', reject); });
+  log.info({ port: config.port, store: gw.stores.kind, baseUrl: config.baseUrl }, 'gateway.listening');
+  if (opts.demo) printDemoHelp(config.baseUrl, gw.stores.kind);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'gateway.stopping');
+    server.close(() => { void gw.close().then(() => process.exit(0)); });
+    server.closeIdleConnections();
+    setTimeout(() => process.exit(1), 10000).unref();
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+function printDemoHelp(base: string, store: string): void {
+  const lines = [
+    '',
+    `fhir-exchange-gateway is running at ${base} (store: ${store}) with demo data.`,
+    '',
+    'Get a SMART Backend Services token as the demo EHR partner, then read a record:',
+    `  TOKEN=$(npx fxg token --partner demo-ehr --key fixtures/demo/keys/demo-ehr.private.jwk.json --url ${base})`,
+    `  curl -s -H "Authorization: Bearer $TOKEN" "${base}/fhir/Patient?identifier=DEMO-1001"`,
+    `  curl -s -H "Authorization: Bearer $TOKEN" "${base}/fhir/Observation?patient=<id>&category=laboratory"`,
+    '',
+    `Discovery: ${base}/fhir/.well-known/smart-configuration   Capabilities: ${base}/fhir/metadata`,
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}

@@ -1,0 +1,214 @@
+/**
+ * Validation on ingest: every resource written through the gateway is checked against base FHIR R4
+ * (structure, cardinality, primitive formats, invariants) and then against each profile it claims in
+ * `meta.profile` that ships in /profiles (US Core 6.1.0). The report lists every issue with its
+ * FHIRPath location.
+ *
+ * Status codes, as FHIR assigns them (https://hl7.org/fhir/R4/http.html#create):
+ * - not valid R4 -> 400 (`GW_INVALID_RESOURCE`): "the resource could not be parsed or failed basic FHIR validation rules";
+ * - valid R4 but violates a claimed profile -> 422 (`GW_PROFILE_VIOLATION`): "violated applicable FHIR profiles".
+ * A `meta.profile` we do not have is accepted with a warning (`GW_UNKNOWN_PROFILE`): a profile claim is
+ * the sender's assertion, and refusing unknown ones would block partners' local profiles; it is never
+ * reported as validated. A claimed profile for another resource type is an error.
+ *
+ * Terminology bindings are not checked (no terminology server); medplum's validator checks structure,
+ * cardinality, fixed/pattern values, slicing and FHIRPath invariants. Two gaps of medplum 4.5.2 are
+ * closed here: property names that shadow Object.prototype (`constructor`, `__proto__`, ...) pass its
+ * check and are refused here; profiles it cannot parse (US Core Provenance) are rebuilt without the
+ * unparseable part (see withoutSlicedContentReferences).
+ * See: https://hl7.org/fhir/R4/validation.html
+ */
+import { OperationOutcomeError, validateResource } from '@medplum/core';
+import type { OperationOutcomeIssue, Resource, StructureDefinition } from '@medplum/fhirtypes';
+import type { FhirDefinitions } from '../core/fhir-definitions.js';
+import { GW_CODE_SYSTEM, OutcomeError, type IssueType, type OutcomeIssue } from '../core/outcome.js';
+
+/** Most issues reported for one request; the rest are summarised in one closing issue. */
+export const MAX_REPORTED_ISSUES = 500;
+
+export interface ValidationReport {
+  /** Base R4 problems: the resource is not valid FHIR. */
+  invalid: OutcomeIssue[];
+  /** Problems against claimed profiles (only computed when `invalid` is empty). */
+  profile: OutcomeIssue[];
+  /** Advisory issues (unknown profiles, validator warnings). */
+  warnings: OutcomeIssue[];
+}
+
+export interface ValidateOptions {
+  /** FHIRPath prefix for issue locations, e.g. `Bundle.entry[3].resource` (default: the resource type). */
+  location?: string;
+}
+
+/** Validates one resource; never throws for invalid input (see assertValid). */
+export function validateForIngest(defs: FhirDefinitions, resource: Resource, opts: ValidateOptions = {}): ValidationReport {
+  const report: ValidationReport = { invalid: [], profile: [], warnings: [] };
+  const relocate = (i: OperationOutcomeIssue, gwCode: string) => toIssue(i, gwCode, resource.resourceType, opts.location);
+
+  report.invalid.push(...reservedKeyIssues(resource, opts.location ?? resource.resourceType));
+  const base = runValidator(resource);
+  report.invalid.push(...base.errors.map((i) => relocate(i, 'GW_INVALID_RESOURCE')));
+  report.warnings.push(...base.warnings.map((i) => relocate(i, 'GW_VALIDATION_WARNING')));
+  if (report.invalid.length) return report;
+
+  const where = `${opts.location ?? resource.resourceType}.meta.profile`;
+  for (const [index, url] of (resource.meta?.profile ?? []).entries()) {
+    const sd = defs.profile(url);
+    if (!sd) {
+      report.warnings.push(coded('warning', 'not-supported', 'GW_UNKNOWN_PROFILE',
+        `profile ${url} is not known to this server; the resource was not validated against it`, `${where}[${index}]`));
+      continue;
+    }
+    if (sd.type !== resource.resourceType) {
+      report.profile.push(coded('error', 'invalid', 'GW_PROFILE_VIOLATION',
+        `profile ${url} constrains ${sd.type}, not ${resource.resourceType}`, `${where}[${index}]`));
+      continue;
+    }
+    const result = runValidator(resource, sd);
+    report.profile.push(...result.errors.map((i) => {
+      const issue = relocate(i, 'GW_PROFILE_VIOLATION');
+      return { ...issue, details: { ...issue.details, text: `${issue.details?.text ?? ''} (profile ${url})` } };
+    }));
+    report.warnings.push(...result.warnings.map((i) => relocate(i, 'GW_VALIDATION_WARNING')));
+  }
+  return report;
+}
+
+/** Validates and throws the 400/422 OutcomeError listing every issue; returns the warnings otherwise. */
+export function assertValid(defs: FhirDefinitions, resource: Resource, opts: ValidateOptions = {}): OutcomeIssue[] {
+  const report = validateForIngest(defs, resource, opts);
+  const err = reportError(report);
+  if (err) throw err;
+  return report.warnings;
+}
+
+/** The error for a report with problems (400 when any base R4 issue, else 422), or undefined when valid. */
+export function reportError(report: ValidationReport): OutcomeError | undefined {
+  if (report.invalid.length) {
+    return new OutcomeError(400, 'invalid', 'GW_INVALID_RESOURCE', 'the resource is not valid FHIR R4', { issues: cap(report.invalid) });
+  }
+  if (report.profile.length) {
+    return new OutcomeError(422, 'processing', 'GW_PROFILE_VIOLATION', 'the resource does not conform to a profile it claims', {
+      issues: cap(report.profile),
+    });
+  }
+  return undefined;
+}
+
+/** Joins several reports (a transaction's entries) into one error listing all their issues. */
+export function combinedError(reports: readonly ValidationReport[]): OutcomeError | undefined {
+  const invalid = reports.flatMap((r) => r.invalid);
+  const profile = reports.flatMap((r) => r.profile);
+  if (!invalid.length && !profile.length) return undefined;
+  const all = [...invalid, ...profile];
+  return invalid.length
+    ? new OutcomeError(400, 'invalid', 'GW_INVALID_RESOURCE', 'a resource is not valid FHIR R4', { issues: cap(all) })
+    : new OutcomeError(422, 'processing', 'GW_PROFILE_VIOLATION', 'a resource does not conform to a profile it claims', { issues: cap(all) });
+}
+
+function cap(issues: OutcomeIssue[]): OutcomeIssue[] {
+  if (issues.length <= MAX_REPORTED_ISSUES) return issues;
+  return [
+    ...issues.slice(0, MAX_REPORTED_ISSUES),
+    coded('information', 'too-costly', 'GW_ISSUES_TRUNCATED', `${issues.length - MAX_REPORTED_ISSUES} more issues not listed`),
+  ];
+}
+
+function runValidator(
+  resource: Resource,
+  profile?: StructureDefinition,
+): { errors: OperationOutcomeIssue[]; warnings: OperationOutcomeIssue[] } {
+  try {
+    const returned = validateWith(resource, profile);
+    return { errors: returned.filter(isError), warnings: returned.filter((i) => !isError(i)) };
+  } catch (err) {
+    if (err instanceof OperationOutcomeError) {
+      const issues = err.outcome.issue ?? [];
+      return { errors: issues.filter(isError), warnings: issues.filter((i) => !isError(i)) };
+    }
+    // The validator itself failed (e.g. an invariant it cannot evaluate): report, do not accept silently.
+    return {
+      errors: [{ severity: 'error', code: 'processing', details: { text: 'the resource could not be validated' } }],
+      warnings: [],
+    };
+  }
+}
+
+/** Profiles rebuilt for medplum's validator (see usableProfile), by original. */
+const rebuilt = new WeakMap<StructureDefinition, StructureDefinition>();
+
+function validateWith(resource: Resource, profile?: StructureDefinition): OperationOutcomeIssue[] {
+  if (!profile) return validateResource(resource);
+  const known = rebuilt.get(profile);
+  if (known) return validateResource(resource, { profile: known });
+  try {
+    return validateResource(resource, { profile });
+  } catch (err) {
+    if (!(err instanceof Error) || err instanceof OperationOutcomeError || !/slice start before discriminator/.test(err.message)) throw err;
+    const usable = withoutSlicedContentReferences(profile);
+    rebuilt.set(profile, usable);
+    return validateResource(resource, { profile: usable });
+  }
+}
+
+/**
+ * @medplum/core 4.5.2 cannot parse a profile whose snapshot has a contentReference to a sliced element
+ * (US Core Provenance: `Provenance.entity.agent` -> `#Provenance.agent`, which is sliced into
+ * ProvenanceAuthor and ProvenanceTransmitter); it throws "Invalid slice start before discriminator".
+ * Such profiles are validated without those contentReference elements: the rest of the profile
+ * (including the agent slices themselves) is still enforced; only the nested `entity.agent` is not.
+ */
+function withoutSlicedContentReferences(sd: StructureDefinition): StructureDefinition {
+  const elements = sd.snapshot?.element ?? [];
+  const sliced = new Set(elements.filter((e) => e.slicing).map((e) => e.path));
+  const dropped = elements
+    .filter((e) => e.contentReference && sliced.has(e.contentReference.replace(/^.*#/, '')))
+    .map((e) => e.path as string);
+  return {
+    ...sd,
+    snapshot: { ...sd.snapshot, element: elements.filter((e) => !dropped.some((p) => e.path === p || e.path?.startsWith(`${p}.`))) },
+  };
+}
+
+/**
+ * Property names that shadow Object.prototype members (`__proto__`, `constructor`, `toString`, ...).
+ * No FHIR element has such a name, but medplum's validator looks element names up in plain objects and
+ * lets them through; they are refused here so they never reach storage or a naive merge (catalogue F-16).
+ */
+function reservedKeyIssues(value: unknown, path: string, out: OutcomeIssue[] = []): OutcomeIssue[] {
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => reservedKeyIssues(v, `${path}[${i}]`, out));
+  } else if (value && typeof value === 'object') {
+    for (const key of Object.keys(value)) {
+      if (key === '__proto__' || Object.prototype.hasOwnProperty.call(Object.prototype, key)) {
+        out.push(coded('error', 'structure', 'GW_INVALID_RESOURCE', `Invalid additional property "${key.slice(0, 32)}"`, `${path}.${key}`));
+        continue;
+      }
+      reservedKeyIssues((value as Record<string, unknown>)[key], `${path}.${key}`, out);
+    }
+  }
+  return out;
+}
+
+const isError = (i: OperationOutcomeIssue) => i.severity === 'error' || i.severity === 'fatal';
+
+/** Medplum locations start with the resource type (`Patient.name[0]`); move them under `location`. */
+function toIssue(i: OperationOutcomeIssue, gwCode: string, resourceType: string, location?: string): OutcomeIssue {
+  const expressions = (i.expression ?? []).map((e) =>
+    location ? (e === resourceType ? location : e.startsWith(`${resourceType}.`) ? `${location}${e.slice(resourceType.length)}` : `${location}.${e}`) : e);
+  const severity = i.severity === 'fatal' || i.severity === 'error' || i.severity === 'warning' ? i.severity : 'information';
+  return {
+    severity,
+    code: (i.code ?? 'invalid') as IssueType,
+    details: { coding: [{ system: GW_CODE_SYSTEM, code: gwCode }], text: i.details?.text ?? i.diagnostics ?? 'invalid' },
+    ...(expressions.length ? { expression: expressions } : {}),
+  };
+}
+
+function coded(severity: OutcomeIssue['severity'], code: IssueType, gwCode: string, text: string, expression?: string): OutcomeIssue {
+  return {
+    severity, code,
+    details: { coding: [{ system: GW_CODE_SYSTEM, code: gwCode }], text },
+    ...(expression ? { expression: [expression] } : {}),
+  };
+}

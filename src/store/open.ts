@@ -1,0 +1,36 @@
+/**
+ * Picks the store implementation from configuration: PostgreSQL when a database URL is set,
+ * otherwise the embedded SQLite file in the data directory. Only the composition root calls this.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Clock } from '../core/clock.js';
+import type { FhirDefinitions } from '../core/fhir-definitions.js';
+import type { Logger } from '../core/logger.js';
+import { openPostgresStores } from './postgres/index.js';
+import { openSqliteStores } from './sqlite/index.js';
+import type { Stores } from './types.js';
+
+export interface OpenStoresOptions {
+  /** postgres://... — when set, PostgreSQL is used. */
+  databaseUrl?: string;
+  /** Directory for the embedded database (`gateway.db`), created if missing. */
+  dataDir: string;
+  clock: Clock;
+  defs: FhirDefinitions;
+  log: Logger;
+}
+
+/** Opens the configured stores (migrated and ready). */
+export async function openStores(opts: OpenStoresOptions): Promise<Stores> {
+  if (opts.databaseUrl) {
+    const stores = await openPostgresStores({ url: opts.databaseUrl, clock: opts.clock, defs: opts.defs });
+    opts.log.info({ store: 'postgres' }, 'store.opened');
+    return stores;
+  }
+  mkdirSync(opts.dataDir, { recursive: true });
+  const filename = join(opts.dataDir, 'gateway.db');
+  const stores = await openSqliteStores({ filename, clock: opts.clock, defs: opts.defs });
+  opts.log.info({ store: 'sqlite', filename }, 'store.opened');
+  return stores;
+}

@@ -1,0 +1,341 @@
+/**
+ * Compiles a SearchQuery into parameterised SQL over the idx_* tables (never the JSON).
+ * Each filter becomes `r.id [NOT] IN (SELECT id FROM idx_<type> WHERE resource_type, code, value...)`,
+ * which both planners can drive from the composite (resource_type, code, value, ..., id) index;
+ * filters are AND-ed, a filter's values OR-ed, policy narrowing adds more of the same.
+ * Table and column names come from constants and parameter codes are bound values: no user text
+ * ever becomes SQL. See: https://hl7.org/fhir/R4/search.html
+ */
+import type { FhirDefinitions, SearchParamDef } from '../../core/fhir-definitions.js';
+import { badRequest, notSupported } from '../../core/outcome.js';
+import { identifierCode, indexKey, normalizeText, withoutNul } from '../indexer.js';
+import type { SearchFilter, SearchPrefix, SearchQuery, SearchValue } from '../types.js';
+import { INDEX_TABLE, type IndexedType } from './index-rows.js';
+import {
+  parseDate,
+  parseMissing,
+  parseNumber,
+  parseQuantity,
+  parseToken,
+  referenceTargets,
+  type NumberValue,
+} from './search-values.js';
+import { escapeLike, join, list, raw, sql, type SqlFragment } from './sql.js';
+
+export interface CompiledSearch {
+  /** The page: `count + 1` rows from `offset` (the extra row tells whether more exist). */
+  page: SqlFragment;
+  count: SqlFragment;
+}
+
+const TRUE = raw('1 = 1');
+const FALSE = raw('1 = 0');
+/** Above every code point: `x >= p AND x < p || MAX_CHAR` is a prefix match an index can serve. */
+const MAX_CHAR = '\u{10FFFF}';
+const ORDERED_TYPES: ReadonlySet<string> = new Set(['date', 'number', 'quantity']);
+
+/** Builds the page and count statements for a query; throws 400 for unknown codes or bad values. */
+export function compileSearch(defs: FhirDefinitions, q: SearchQuery, nowMs: number): CompiledSearch {
+  const ctx: Ctx = { defs, type: q.resourceType, nowMs };
+  if (!defs.isResourceType(q.resourceType)) throw badRequest(`unknown resource type ${q.resourceType}`);
+  const where: SqlFragment[] = [sql`r.resource_type = ${q.resourceType}`, raw('r.deleted = 0')];
+  for (const f of q.filters) where.push(filterCondition(ctx, f));
+  if (q.narrow?.compartmentPatient !== undefined) {
+    where.push(
+      sql`r.id IN (SELECT c.id FROM compartment c WHERE c.patient_id = ${q.narrow.compartmentPatient} AND c.resource_type = ${q.resourceType})`,
+    );
+  }
+  if (q.narrow?.anyOf) {
+    const groups = q.narrow.anyOf.map((g) => (g.length ? sql`(${join(g.map((f) => filterCondition(ctx, f)), ' AND ')})` : TRUE));
+    where.push(groups.length ? sql`(${join(groups, ' OR ')})` : FALSE);
+  }
+  const cond = join(where, ' AND ');
+  const order = join([...(q.sort ?? []).map((s) => sortExpression(ctx, s.code, s.descending)), ...defaultOrder(q)], ', ');
+  return {
+    page: sql`SELECT r.content FROM resources r WHERE ${cond} ORDER BY ${order} LIMIT ${q.count + 1} OFFSET ${q.offset}`,
+    count: sql`SELECT COUNT(*) AS n FROM resources r WHERE ${cond}`,
+  };
+}
+
+/** Resources of `resourceType` whose reference parameter `code` points at one of `targets` (_revinclude). */
+export function referencingQuery(
+  defs: FhirDefinitions,
+  resourceType: string,
+  code: string,
+  targets: readonly string[],
+  limit: number,
+): SqlFragment {
+  const p = paramOf({ defs, type: resourceType, nowMs: 0 }, code);
+  if (p.type !== 'reference') throw badRequest(`${resourceType}.${code} is not a reference search parameter`);
+  return sql`SELECT r.content FROM resources r WHERE r.resource_type = ${resourceType} AND r.deleted = 0
+    AND r.id IN (SELECT i.id FROM idx_reference i WHERE i.resource_type = ${resourceType} AND i.code = ${code}
+      AND i.target IN ${list(targets.map(indexKey))})
+    ORDER BY r.id LIMIT ${limit}`;
+}
+
+interface Ctx {
+  defs: FhirDefinitions;
+  type: string;
+  nowMs: number;
+}
+
+function paramOf(ctx: Ctx, code: string): SearchParamDef {
+  const p = ctx.defs.searchParam(ctx.type, code);
+  if (!p) throw badRequest(`unknown search parameter ${ctx.type}.${code}`, 'GW_UNKNOWN_SEARCH_PARAM');
+  return p;
+}
+
+/** The SQL condition for one filter (its values OR-ed). */
+function filterCondition(ctx: Ctx, f: SearchFilter): SqlFragment {
+  const p = paramOf(ctx, f.code);
+  if (f.values.length === 0) throw badRequest(`search parameter ${f.code} has no value`, 'GW_INVALID_SEARCH_VALUE');
+  const values = f.values.map((v) => restorePrefix(p, v));
+  if (p.code === '_id') return idCondition(f, values);
+  if (p.code === '_lastUpdated') return lastUpdatedCondition(ctx, f, values);
+  if (p.type === 'composite' || p.type === 'special' || !p.expression.trim()) {
+    throw notSupported(`search parameter ${f.code} (${p.type}) is not supported`);
+  }
+  const type = p.type as IndexedType;
+  if (f.modifier === 'missing') return missingCondition(ctx, type, p.code, values);
+  switch (type) {
+    case 'token':
+      return tokenCondition(ctx, p.code, f.modifier, values);
+    case 'string':
+      return stringCondition(ctx, p.code, f.modifier, values);
+    case 'reference':
+      return referenceCondition(ctx, p, f.modifier, values);
+    case 'uri':
+      return uriCondition(ctx, p.code, f.modifier, values);
+    case 'date':
+      noModifier(p, f.modifier);
+      return indexed(ctx, 'date', p.code, values.map((v) => dateRange(ctx, v.prefix, parseDate(p.code, v.value), 'i.low', 'i.high')));
+    case 'number':
+      noModifier(p, f.modifier);
+      return indexed(ctx, 'number', p.code, values.map((v) => numberRange(v.prefix, parseNumber(p.code, v.value))));
+    case 'quantity':
+      noModifier(p, f.modifier);
+      return indexed(ctx, 'quantity', p.code, values.map((v) => quantityCondition(p.code, v)));
+  }
+}
+
+/**
+ * A prefix only means something for ordered types; elsewhere `eq...` is part of the text (`eqbert`).
+ * NUL is replaced as in the index, so such a value matches nothing instead of failing in the driver.
+ */
+function restorePrefix(p: SearchParamDef, v: SearchValue): SearchValue {
+  const value = withoutNul(v.value);
+  if (!v.prefix || ORDERED_TYPES.has(p.type) || p.code === '_lastUpdated') return { ...v, value };
+  return { value: `${v.prefix}${value}` };
+}
+
+function noModifier(p: SearchParamDef, modifier: string | undefined): void {
+  if (modifier !== undefined) throw notSupported(`modifier :${modifier} is not supported on ${p.type} parameter ${p.code}`);
+}
+
+/** `r.id [NOT] IN (index rows of this code matching any of the value conditions)`. */
+function indexed(ctx: Ctx, type: IndexedType, code: string, valueConds: readonly SqlFragment[], negate = false): SqlFragment {
+  const table = raw(INDEX_TABLE[type]);
+  const any = valueConds.length === 1 ? (valueConds[0] as SqlFragment) : sql`(${join(valueConds, ' OR ')})`;
+  return sql`r.id ${raw(negate ? 'NOT IN' : 'IN')} (SELECT i.id FROM ${table} i WHERE i.resource_type = ${ctx.type} AND i.code = ${code} AND ${any})`;
+}
+
+function missingCondition(ctx: Ctx, type: IndexedType, code: string, values: readonly SearchValue[]): SqlFragment {
+  const missing = parseMissing(code, (values[0] as SearchValue).value);
+  return indexed(ctx, type, code, [TRUE], missing);
+}
+
+function idCondition(f: SearchFilter, values: readonly SearchValue[]): SqlFragment {
+  if (f.modifier === 'missing') return parseMissing(f.code, (values[0] as SearchValue).value) ? FALSE : TRUE;
+  if (f.modifier !== undefined && f.modifier !== 'not') throw notSupported(`modifier :${f.modifier} is not supported on _id`);
+  return sql`r.id ${raw(f.modifier === 'not' ? 'NOT IN' : 'IN')} ${list(values.map((v) => v.value))}`;
+}
+
+function lastUpdatedCondition(ctx: Ctx, f: SearchFilter, values: readonly SearchValue[]): SqlFragment {
+  if (f.modifier === 'missing') return parseMissing(f.code, (values[0] as SearchValue).value) ? FALSE : TRUE;
+  if (f.modifier !== undefined) throw notSupported(`modifier :${f.modifier} is not supported on _lastUpdated`);
+  const conds = values.map((v) => dateRange(ctx, v.prefix, parseDate(f.code, v.value), 'r.last_updated_ms', 'r.last_updated_ms'));
+  return conds.length === 1 ? (conds[0] as SqlFragment) : sql`(${join(conds, ' OR ')})`;
+}
+
+// ---------------------------------------------------------------- token, string, uri, reference
+
+function tokenCondition(ctx: Ctx, code: string, modifier: string | undefined, values: readonly SearchValue[]): SqlFragment {
+  if (modifier === 'text') {
+    return indexed(ctx, 'token', code, values.map((v) => prefixMatch('i.text', normalizeText(v.value))));
+  }
+  if (modifier !== undefined && modifier !== 'not') throw notSupported(`modifier :${modifier} is not supported on token parameter ${code}`);
+  return indexed(ctx, 'token', code, values.map((v) => tokenMatch(v.value)), modifier === 'not');
+}
+
+function tokenMatch(value: string): SqlFragment {
+  const t = parseToken(value);
+  const parts: SqlFragment[] = [];
+  if (t.system === null) parts.push(raw('i.system IS NULL'));
+  else if (t.system !== undefined) parts.push(sql`i.system = ${t.system}`);
+  if (t.code !== undefined) parts.push(sql`i.value = ${t.code}`);
+  else parts.push(raw('i.value IS NOT NULL'));
+  return sql`(${join(parts, ' AND ')})`;
+}
+
+/** Prefix match on an index column (normalized text): a range scan, not LIKE. */
+function prefixMatch(column: string, prefix: string): SqlFragment {
+  const p = indexKey(prefix);
+  return sql`(${raw(column)} >= ${p} AND ${raw(column)} < ${p + MAX_CHAR})`;
+}
+
+/** Default: starts with, case- and accent-insensitive; :exact: the whole text as written; :contains: anywhere. */
+function stringCondition(ctx: Ctx, code: string, modifier: string | undefined, values: readonly SearchValue[]): SqlFragment {
+  const conds = values.map((v) => {
+    const norm = normalizeText(v.value);
+    switch (modifier) {
+      case undefined:
+        return prefixMatch('i.norm', norm);
+      case 'exact':
+        return sql`(i.norm = ${indexKey(norm)} AND i.exact = ${v.value})`;
+      case 'contains':
+        return sql`i.norm LIKE ${`%${escapeLike(indexKey(norm))}%`} ESCAPE '\\'`;
+      default:
+        throw notSupported(`modifier :${modifier} is not supported on string parameter ${code}`);
+    }
+  });
+  return indexed(ctx, 'string', code, conds);
+}
+
+/** Exact match; :below = URL starts with the value; :above = the value starts with the stored URL. */
+function uriCondition(ctx: Ctx, code: string, modifier: string | undefined, values: readonly SearchValue[]): SqlFragment {
+  const conds = values.map((v) => {
+    switch (modifier) {
+      case undefined:
+        return sql`i.value = ${indexKey(v.value)}`;
+      case 'below':
+        return prefixMatch('i.value', v.value);
+      case 'above': {
+        const prefixes = v.value.split('/').map((_, i, parts) => indexKey(parts.slice(0, i + 1).join('/')));
+        return sql`i.value IN ${list(prefixes)}`;
+      }
+      default:
+        throw notSupported(`modifier :${modifier} is not supported on uri parameter ${code}`);
+    }
+  });
+  return indexed(ctx, 'uri', code, conds);
+}
+
+/**
+ * `123`, `Patient/123`, an absolute URL ending in `Patient/123`, or `:Patient` with `123`;
+ * `:identifier` matches Reference.identifier (`system|value`).
+ */
+function referenceCondition(ctx: Ctx, p: SearchParamDef, modifier: string | undefined, values: readonly SearchValue[]): SqlFragment {
+  if (modifier === 'identifier') {
+    return indexed(ctx, 'token', identifierCode(p.code), values.map((v) => tokenMatch(v.value)));
+  }
+  let allowed = p.target.length ? p.target : ctx.defs.resourceTypes();
+  if (modifier !== undefined) {
+    if (!ctx.defs.isResourceType(modifier)) throw notSupported(`modifier :${modifier} is not supported on reference parameter ${p.code}`);
+    allowed = allowed.includes(modifier) ? [modifier] : [];
+  }
+  const targets = [...new Set(values.flatMap((v) => referenceTargets(v.value, allowed)))];
+  if (targets.length === 0) return FALSE;
+  return indexed(ctx, 'reference', p.code, [sql`i.target IN ${list(targets)}`]);
+}
+
+// ---------------------------------------------------------------- ranges: date, number, quantity
+
+/**
+ * Date prefixes against a stored range [low, high] (inclusive ms) and the search range [lo, hi].
+ * See: https://hl7.org/fhir/R4/search.html#prefix
+ */
+function dateRange(ctx: Ctx, prefix: SearchPrefix | undefined, [lo, hi]: [number, number], lowCol: string, highCol: string): SqlFragment {
+  const low = raw(lowCol);
+  const high = raw(highCol);
+  switch (prefix ?? 'eq') {
+    case 'eq':
+      return sql`(${low} >= ${lo} AND ${high} <= ${hi})`;
+    case 'ne':
+      return sql`(${low} < ${lo} OR ${high} > ${hi})`;
+    case 'gt':
+      return sql`${high} > ${hi}`;
+    case 'lt':
+      return sql`${low} < ${lo}`;
+    case 'ge':
+      return sql`${high} >= ${lo}`;
+    case 'le':
+      return sql`${low} <= ${hi}`;
+    case 'sa':
+      return sql`${low} > ${hi}`;
+    case 'eb':
+      return sql`${high} < ${lo}`;
+    case 'ap': {
+      // Approximately: widen by 10% of the distance from now (at least the value's own precision).
+      const d = Math.max(Math.round(Math.abs(ctx.nowMs - lo) * 0.1), hi - lo + 1);
+      return sql`(${low} <= ${hi + d} AND ${high} >= ${lo - d})`;
+    }
+  }
+}
+
+/**
+ * Number prefixes against a stored [low, high] (a point, or a Range). `eq` uses the precision the
+ * value was written with (`100` = [99.5, 100.5)); comparisons use the value itself.
+ */
+function numberRange(prefix: SearchPrefix | undefined, { value, halfWidth }: NumberValue): SqlFragment {
+  switch (prefix ?? 'eq') {
+    case 'eq':
+      return sql`(i.low >= ${value - halfWidth} AND i.high < ${value + halfWidth})`;
+    case 'ne':
+      return sql`(i.low < ${value - halfWidth} OR i.high >= ${value + halfWidth})`;
+    case 'gt':
+      return sql`i.high > ${value}`;
+    case 'lt':
+      return sql`i.low < ${value}`;
+    case 'ge':
+      return sql`i.high >= ${value}`;
+    case 'le':
+      return sql`i.low <= ${value}`;
+    case 'sa':
+      return sql`i.low > ${value}`;
+    case 'eb':
+      return sql`i.high < ${value}`;
+    case 'ap': {
+      const d = Math.max(Math.abs(value) * 0.1, halfWidth);
+      return sql`(i.low <= ${value + d} AND i.high >= ${value - d})`;
+    }
+  }
+}
+
+function quantityCondition(code: string, v: SearchValue): SqlFragment {
+  const q = parseQuantity(code, v.value);
+  const parts = [numberRange(v.prefix, q)];
+  if (q.system !== undefined) parts.push(sql`i.system = ${q.system}`);
+  if (q.unit !== undefined) parts.push(sql`i.unit = ${q.unit}`);
+  return parts.length === 1 ? (parts[0] as SqlFragment) : sql`(${join(parts, ' AND ')})`;
+}
+
+// ---------------------------------------------------------------- sort
+
+/** Ascending sorts on a parameter's lowest value, descending on its highest (FHIR §3.1.1.7). */
+const SORT_COLUMNS: Readonly<Record<IndexedType, [string, string]>> = {
+  token: ['value', 'value'],
+  string: ['norm', 'norm'],
+  date: ['low', 'high'],
+  reference: ['target', 'target'],
+  quantity: ['low', 'high'],
+  number: ['low', 'high'],
+  uri: ['value', 'value'],
+};
+
+function sortExpression(ctx: Ctx, code: string, descending: boolean): SqlFragment {
+  const dir = raw(descending ? 'DESC' : 'ASC');
+  if (code === '_id') return sql`r.id ${dir}`;
+  if (code === '_lastUpdated') return sql`r.last_updated_ms ${dir}`;
+  const p = paramOf(ctx, code);
+  if (!(p.type in SORT_COLUMNS)) throw notSupported(`cannot sort by ${p.type} parameter ${code}`);
+  const type = p.type as IndexedType;
+  const [ascCol, descCol] = SORT_COLUMNS[type];
+  const agg = raw(descending ? `MAX(s.${descCol})` : `MIN(s.${ascCol})`);
+  return sql`(SELECT ${agg} FROM ${raw(INDEX_TABLE[type])} s WHERE s.resource_type = r.resource_type AND s.id = r.id AND s.code = ${code}) ${dir} NULLS LAST`;
+}
+
+/** Ties (and unsorted searches) fall back to lastUpdated, then id, so paging is stable. */
+function defaultOrder(q: SearchQuery): SqlFragment[] {
+  if (q.sort?.length) return [raw('r.id ASC')];
+  return [raw('r.last_updated_ms ASC'), raw('r.id ASC')];
+}

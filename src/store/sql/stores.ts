@@ -1,0 +1,33 @@
+import type { Clock } from '../../core/clock.js';
+import type { FhirDefinitions } from '../../core/fhir-definitions.js';
+import { createIndexer } from '../indexer.js';
+import type { Stores } from '../types.js';
+import { SqlDisclosureLog } from './disclosure-log.js';
+import type { SqlExecutor } from './executor.js';
+import { SqlPartnerStore } from './partners.js';
+import { SqlReplayCache } from './replay-cache.js';
+import { SqlResourceStore } from './resource-store.js';
+import { SqlSigningKeyStore } from './signing-keys.js';
+
+export interface StoreDeps {
+  clock: Clock;
+  defs: FhirDefinitions;
+}
+
+/** The Stores bundle over one executor: the same store classes serve both dialects. */
+export function buildStores(
+  kind: Stores['kind'],
+  db: SqlExecutor,
+  deps: StoreDeps,
+  lifecycle: Pick<Stores, 'ping' | 'close'>,
+): Stores {
+  return {
+    kind,
+    resources: new SqlResourceStore(db, { clock: deps.clock, defs: deps.defs, indexer: createIndexer(deps.defs) }),
+    disclosures: new SqlDisclosureLog(db, deps.clock),
+    replay: new SqlReplayCache(db, deps.clock),
+    partners: new SqlPartnerStore(db, deps.clock),
+    keys: new SqlSigningKeyStore(db),
+    ...lifecycle,
+  };
+}

@@ -1,0 +1,52 @@
+/**
+ * The embedded store: one SQLite file (or ':memory:') through better-sqlite3.
+ * WAL lets readers run during a write; synchronous=FULL makes every acknowledged commit durable.
+ */
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { isoNow, type Clock } from '../../core/clock.js';
+import type { FhirDefinitions } from '../../core/fhir-definitions.js';
+import { loadMigrations, migrate } from '../sql/migrate.js';
+import { buildStores } from '../sql/stores.js';
+import type { Stores } from '../types.js';
+import { SqliteExecutor } from './executor.js';
+
+export interface SqliteStoreOptions {
+  /** Database file path, or ':memory:' (tests). */
+  filename: string;
+  clock: Clock;
+  defs: FhirDefinitions;
+  /** How long a writer waits for another process's lock before failing (ms). Default 5000. */
+  busyTimeoutMs?: number;
+}
+
+const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/sqlite/', import.meta.url));
+
+/** Opens (creating and migrating as needed) the SQLite stores. */
+export async function openSqliteStores(opts: SqliteStoreOptions): Promise<Stores> {
+  const db = new Database(opts.filename);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    const busyTimeoutMs = Math.trunc(opts.busyTimeoutMs ?? 5000);
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    db.pragma('foreign_keys = ON');
+    const exec = new SqliteExecutor(db, busyTimeoutMs);
+    await migrate(exec, loadMigrations(MIGRATIONS_DIR), isoNow(opts.clock));
+    // Refresh planner statistics when they are missing or stale (cheap when nothing changed).
+    db.pragma('optimize = 0x10002');
+    return buildStores('sqlite', exec, opts, {
+      ping: async () => {
+        await exec.all('SELECT 1');
+      },
+      close: async () => {
+        if (!db.open) return;
+        db.pragma('optimize');
+        db.close();
+      },
+    });
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}

@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import pg from 'pg';
+import { ManualClock } from '../../src/core/clock.js';
+import { loadFhirDefinitions } from '../../src/core/fhir-definitions.js';
+import { openPostgresStores } from '../../src/store/postgres/index.js';
+import { storeContract } from './contract.js';
+
+const url = process.env.TEST_PG_URL;
+const skip = url ? false : 'TEST_PG_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test)';
+if (skip) console.log(`# postgres store tests skipped: ${skip}`);
+
+const defs = loadFhirDefinitions();
+/** One schema per opened store; all dropped when the file ends. */
+const run = `fxg_test_${process.pid}_${Date.now().toString(36)}`;
+const schemas: string[] = [];
+const newSchema = () => {
+  const s = `${run}_${schemas.length + 1}`;
+  schemas.push(s);
+  return s;
+};
+
+async function withClient<T>(fn: (c: pg.Client) => Promise<T>, schema?: string): Promise<T> {
+  const client = new pg.Client({ connectionString: url, ...(schema ? { options: `-c search_path=${schema}` } : {}) });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+after(async () => {
+  if (!url || schemas.length === 0) return;
+  await withClient(async (c) => {
+    for (const s of schemas) await c.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
+  });
+});
+
+storeContract(
+  'postgres',
+  ({ clock }) => openPostgresStores({ url: url as string, clock, defs, schema: newSchema(), poolMax: 8 }),
+  {
+    skip,
+    rawSql: (sql) => withClient((c) => c.query(sql), schemas.at(-1)),
+  },
+);
+
+describe('postgres store: start-up', { skip }, () => {
+  it('applies migrations once when several processes open the same schema at once', async () => {
+    const schema = newSchema();
+    const clock = new ManualClock();
+    const opened = await Promise.all(Array.from({ length: 4 }, () => openPostgresStores({ url: url as string, clock, defs, schema, poolMax: 2 })));
+    const versions = await withClient((c) => c.query('SELECT version FROM schema_migrations'), schema);
+    assert.deepEqual(versions.rows, [{ version: 1 }]);
+    await Promise.all(opened.map((s) => s.close()));
+  });
+
+  it('refuses TRUNCATE of the disclosure log', async () => {
+    const schema = newSchema();
+    const stores = await openPostgresStores({ url: url as string, clock: new ManualClock(), defs, schema });
+    await assert.rejects(withClient((c) => c.query('TRUNCATE disclosure_log'), schema), /append-only/);
+    await stores.close();
+  });
+
+  it('refuses an invalid schema name before connecting', async () => {
+    await assert.rejects(openPostgresStores({ url: url as string, clock: new ManualClock(), defs, schema: 'x; DROP' }), /invalid PostgreSQL schema/);
+  });
+});
