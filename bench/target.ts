@@ -4,11 +4,12 @@
  * same JSON. Load comes from the parent process, so the load generator never competes with the
  * servers' event loop; both servers share this process, so they run on the same terms.
  *
- * Messages: -> parent { type: 'ready', ... } | { type: 'stats', ... } | { type: 'error', message }
- *           <- parent { type: 'stats' } | { type: 'stop' }
+ * Messages: -> parent { type: 'ready', ... } | { type: 'go', token } | { type: 'stats', ... } | { type: 'error', message }
+ *           <- parent { type: 'go' } (load is about to start) | { type: 'stats' } (load is over) | { type: 'stop' }
  */
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as inspector from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -28,7 +29,6 @@ export interface TargetReady {
   backend: 'sqlite' | 'postgres';
   gatewayUrl: string;
   bareUrl: string;
-  token: string;
   readPath: string;
   searchPath: string;
   readBytes: number;
@@ -38,6 +38,12 @@ export interface TargetReady {
   /** Time spent refreshing planner statistics after the fill (absent with BENCH_ANALYZE=0). */
   analyzeMs?: number;
   rssAfterLoadMb: number;
+}
+
+/** Answer to { type: 'go' }: a fresh token (so a store that waited for another fill has a full TTL). */
+export interface TargetGo {
+  type: 'go';
+  token: string;
 }
 
 export interface TargetStats {
@@ -143,7 +149,7 @@ async function main(): Promise<void> {
   const bareServer = await listen(bare, config);
 
   const ready: TargetReady = {
-    type: 'ready', backend, token, readPath, searchPath, gatewayUrl,
+    type: 'ready', backend, readPath, searchPath, gatewayUrl,
     bareUrl: `http://127.0.0.1:${port(bareServer)}`,
     readBytes: JSON.stringify(readBody).length,
     searchBytes: JSON.stringify(searchBody).length,
@@ -156,7 +162,12 @@ async function main(): Promise<void> {
 
   process.on('message', (m: { type: string }) => {
     void (async () => {
-      if (m.type === 'stats') {
+      if (m.type === 'go') {
+        const go: TargetGo = { type: 'go', token: await issueToken(gw) };
+        await profiler?.start();
+        send(go);
+      } else if (m.type === 'stats') {
+        await profiler?.stop();
         const mem = process.memoryUsage();
         const stats: TargetStats = {
           type: 'stats', rssMb: mb(mem.rss), heapUsedMb: mb(mem.heapUsed),
@@ -176,6 +187,32 @@ async function main(): Promise<void> {
     })().catch(fail);
   });
 }
+
+/**
+ * BENCH_CPU_PROF=dir: a V8 CPU profile of this process covering only the load phase (from 'ready'
+ * to 'stats'), so the fill does not drown the request path. Summarise it with bench/cpu-profile-summary.ts.
+ */
+const profiler = process.env.BENCH_CPU_PROF
+  ? (() => {
+    const session = new inspector.Session();
+    return {
+      async start() {
+        session.connect();
+        await session.post('Profiler.enable');
+        await session.post('Profiler.setSamplingInterval', { interval: 200 });
+        await session.post('Profiler.start');
+      },
+      async stop() {
+        const { profile } = await session.post('Profiler.stop');
+        mkdirSync(process.env.BENCH_CPU_PROF!, { recursive: true });
+        const file = join(process.env.BENCH_CPU_PROF!, `load-${backend}-${Date.now()}.cpuprofile`);
+        writeFileSync(file, JSON.stringify(profile));
+        session.disconnect();
+        process.stderr.write(`[${backend}] CPU profile of the load phase: ${file}\n`);
+      },
+    };
+  })()
+  : undefined;
 
 /** Runs fn over [0, total) in chunks of `chunk`, at most `concurrency` at a time. */
 async function inChunks(total: number, concurrency: number, fn: (from: number, to: number) => Promise<void>): Promise<void> {

@@ -5,7 +5,7 @@
 import type { Express } from 'express';
 import pino from 'pino';
 import { createAudit } from './audit/disclosure-recorder.js';
-import { createAuditEventSearch } from './audit/audit-event-api.js';
+import { auditEventCapability, createAuditEventSearch } from './audit/audit-event-api.js';
 import type { Audit } from './audit/types.js';
 import { createAuthService, type AuthService } from './auth/service.js';
 import { createAuthRouter, smartConfigurationHandler } from './auth/routes.js';
@@ -86,6 +86,8 @@ export async function createApp(deps: AppDeps): Promise<Gateway> {
     log: stores.disclosures, policy, audit, fhirBase, defaultCount: limits.defaultCount, maxCount: limits.maxCount,
     source: { observer: config.baseUrl, network: config.baseUrl, partnerSystem: `${config.baseUrl}/partners` },
   });
+  const capability = api.capabilityStatement();
+  capability.rest?.[0]?.resource?.push(auditEventCapability());
   const handle: FhirHandler = (req, ctx) => (req.segments[0] === 'AuditEvent' ? auditEvents(req, ctx) : api.handle(req, ctx));
 
   const app = createHttpApp({
@@ -94,7 +96,7 @@ export async function createApp(deps: AppDeps): Promise<Gateway> {
     authRouter: createAuthRouter({ auth, log }),
     fhirRouter: createFhirRouter({
       handle,
-      capabilityStatement: () => api.capabilityStatement(),
+      capabilityStatement: () => capability,
       smartConfiguration: smartConfigurationHandler({ auth }),
       authenticate: (h) => auth.verifyAccessToken(h),
       rateLimiter: createRateLimiter({ perMinute: config.rateLimit.perClientPerMinute, clock }),

@@ -2,7 +2,7 @@
  * `GET {base}/fhir/AuditEvent?patient=...`: the disclosure log read as BALP AuditEvents, for partners
  * holding system/AuditEvent.rs. Reading the log is itself a disclosure about the patient and is recorded.
  */
-import type { Bundle, BundleEntry, AuditEvent } from '@medplum/fhirtypes';
+import type { AuditEvent, Bundle, BundleEntry, CapabilityStatementRestResource } from '@medplum/fhirtypes';
 import { badRequest, forbidden, OutcomeError } from '../core/outcome.js';
 import { isFhirId } from '../core/ids.js';
 import type { FhirHandler } from '../fhir/types.js';
@@ -83,5 +83,18 @@ export function createAuditEventSearch(d: AuditEventApiDeps): FhirHandler {
       entry: visible.map((r): BundleEntry => ({ fullUrl: `${d.fhirBase}/AuditEvent/${r.id}`, resource: r, search: { mode: 'match' } })),
     };
     return { status: 200, body: bundle };
+  };
+}
+
+/** The CapabilityStatement entry for what createAuditEventSearch serves: search by patient and date. */
+export function auditEventCapability(): CapabilityStatementRestResource {
+  return {
+    type: 'AuditEvent',
+    supportedProfile: ['https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit.PrivacyDisclosure.Source'],
+    interaction: [{ code: 'search-type' }],
+    searchParam: [
+      { name: 'patient', type: 'reference', definition: 'http://hl7.org/fhir/SearchParameter/AuditEvent-patient' },
+      { name: 'date', type: 'date', definition: 'http://hl7.org/fhir/SearchParameter/AuditEvent-date' },
+    ],
   };
 }

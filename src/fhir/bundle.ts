@@ -20,7 +20,7 @@ import { combinedError, validateForIngest, type ValidationReport } from '../mapp
 import type { FhirContext, FhirDeps, FhirRequest, FhirResponse } from './types.js';
 import type { ResourceCatalogue } from './resource-catalogue.js';
 import { authorize } from './disclose.js';
-import { bundleTooLarge, invalidBody, multipleMatches, searchNotSupported } from './errors.js';
+import { bundleTooLarge, echo, invalidBody, multipleMatches, unsupported } from './errors.js';
 import { parsePrefer, type ReturnPreference } from './prefer.js';
 import { collectReferenceStrings, rewriteReferences } from './references.js';
 import { routeRequest, type Route } from './router.js';
@@ -89,7 +89,7 @@ function parseEntry(deps: FhirDeps, catalogue: ResourceCatalogue, entry: BundleE
   if (!req || typeof req.url !== 'string' || typeof req.method !== 'string') throw invalidBody(`${at}.request needs method and url`);
   const method = req.method as string;
   if (method !== 'GET' && method !== 'POST' && method !== 'PUT' && method !== 'DELETE') {
-    throw searchNotSupported(`${at}.request.method ${method.slice(0, 10)}`);
+    throw unsupported(`${at}.request.method ${echo(method)}`);
   }
   const resource = entry.resource as unknown;
   if (resource !== undefined && resource !== null && typeof resource === 'object' && containsBundle(resource)) {
@@ -105,11 +105,11 @@ function parseEntry(deps: FhirDeps, catalogue: ResourceCatalogue, entry: BundleE
   const params = query === undefined ? [] : [...new URLSearchParams(query)];
   let segments: string[];
   try {
-    segments = path.replace(/^\/+|\/+$/g, '').split('/').filter((s, i, all) => !(s === '' && all.length === 1)).map(decodeURIComponent);
+    segments = path.replace(/^\/+|\/+$/g, '').split('/').filter((s, _i, all) => !(s === '' && all.length === 1)).map(decodeURIComponent);
   } catch {
     throw invalidBody(`${at}.request.url is not a valid URL`);
   }
-  if ((method === 'PUT' || method === 'DELETE') && query !== undefined) throw searchNotSupported(`conditional ${method.toLowerCase()} (${at})`);
+  if ((method === 'PUT' || method === 'DELETE') && query !== undefined) throw unsupported(`conditional ${method.toLowerCase()} (${at})`);
   const route = routeRequest({ method, segments }, catalogue);
   if (route.kind === 'bundle' || route.kind === 'metadata') throw invalidBody(`${at} cannot be a nested Bundle or metadata request`);
   return {
@@ -170,7 +170,7 @@ async function runTransaction(
       const req = parseEntry(deps, catalogue, entry, index);
       const where = `Bundle.entry[${index}].resource`;
       const r = req.route;
-      if (req.method === 'GET') throw searchNotSupported('GET entries in a transaction (use a batch)');
+      if (req.method === 'GET') throw unsupported('GET entries in a transaction (use a batch)');
       if (r.kind === 'create') {
         authorize(deps, ctx, { interaction: 'create', resourceType: r.type });
         const resource = sanitizeIncoming(req.resource, r.type, 'create', undefined, where);

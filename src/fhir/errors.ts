@@ -40,6 +40,9 @@ export const invalidParamValue = (name: string, why: string) =>
 export const searchNotSupported = (what: string) =>
   new OutcomeError(400, 'not-supported', 'GW_SEARCH_NOT_SUPPORTED', `${what} is not supported`);
 
+export const unsupported = (what: string) =>
+  new OutcomeError(400, 'not-supported', 'GW_NOT_SUPPORTED', `${what} is not supported`);
+
 export const tooManyIncludes = (max: number) =>
   new OutcomeError(422, 'too-costly', 'GW_TOO_COSTLY', `at most ${max} _include/_revinclude parameters are allowed`);
 

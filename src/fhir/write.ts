@@ -7,14 +7,13 @@
  *
  * See: https://hl7.org/fhir/R4/http.html#create, #update, #delete, #concurrency, #cond-create, #ops (Prefer)
  */
-import type { Resource } from '@medplum/fhirtypes';
-import type { OperationOutcome } from '@medplum/fhirtypes';
+import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { GW_CODE_SYSTEM, notFound, OutcomeError, type OutcomeIssue } from '../core/outcome.js';
 import { assertValid } from '../mapping/validate.js';
 import type { ResourceStore } from '../store/types.js';
 import type { FhirContext, FhirDeps, FhirResponse } from './types.js';
 import type { ResourceCatalogue } from './resource-catalogue.js';
-import { anyVisible, authorize } from './disclose.js';
+import { anyVisible, authorize, isNarrowed } from './disclose.js';
 import { idMismatch, invalidBody, invalidIfMatch, multipleMatches, writeForbidden } from './errors.js';
 import { parsePrefer, type ReturnPreference } from './prefer.js';
 import { parseIfMatch, versionHeaders, versionUrl } from './response.js';
@@ -25,7 +24,6 @@ export function sanitizeIncoming(body: unknown, type: string, mode: 'create' | '
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalidBody(`${where} must be a FHIR resource (a JSON object)`);
   const r = structuredClone(body) as Resource & Record<string, unknown>;
   if (r.resourceType !== type) throw invalidBody(`${where} must be a ${type} resource`);
-  if (r.resourceType === 'Bundle' as string) throw invalidBody('a Bundle cannot be stored as a resource');
   if (mode === 'update') {
     if (r.id !== urlId) throw idMismatch();
   } else {
@@ -65,8 +63,9 @@ export async function findConditionalMatches(
   const params = [...new URLSearchParams(criteria.startsWith('?') ? criteria.slice(1) : criteria)];
   if (!params.length) throw invalidBody('If-None-Exist needs search criteria');
   const parsed = parseSearch(catalogue, type, params, { strict: true, limits: { defaultCount: 2, maxCount: 2 }, fhirBase: deps.fhirBase });
+  if (!parsed.filters.length) throw invalidBody('If-None-Exist needs at least one search criterion');
   const decision = authorize(deps, ctx, { interaction: 'search', resourceType: type, ...(parsed.patients.length ? { patients: parsed.patients } : {}) });
-  const narrowed = Boolean(decision.narrow.compartmentPatient) || Boolean(decision.narrow.anyOf?.length);
+  const narrowed = isNarrowed(decision);
   const result = await store.search({
     resourceType: type, filters: parsed.filters, ...(narrowed ? { narrow: decision.narrow } : {}), count: 2, offset: 0,
   });

@@ -23,6 +23,9 @@ const REQUIRED_PERMISSION: Record<Interaction, Permission> = {
   read: 'r', vread: 'r', history: 'r', everything: 'r', search: 's', create: 'c', update: 'u', delete: 'd',
 };
 
+/** Types a wildcard (`*`) scope does not cover. */
+const EXPLICIT_ONLY: ReadonlySet<string> = new Set(['AuditEvent']);
+
 const deny = (status: 401 | 403 | 404, code: string, reason: string): Decision => ({ effect: 'deny', status, code, reason });
 
 export function createPolicy(defs: FhirDefinitions): Policy {
@@ -30,8 +33,13 @@ export function createPolicy(defs: FhirDefinitions): Policy {
   const inCompartmentModel = (type: string) => type === 'Patient' || defs.patientCompartmentParams(type).length > 0;
 
   const usable = (p: Principal, g: ScopeGrant) => g.context !== 'patient' || Boolean(p.patient);
+  /**
+   * Grants that cover a type. The disclosure log (AuditEvent) names other recipients' disclosures, so a
+   * wildcard scope never reaches it: only an explicit AuditEvent scope does (minimum necessary).
+   */
   const covering = (p: Principal, type: string, perms: readonly Permission[]) =>
-    p.grants.filter((g) => usable(p, g) && (g.resourceType === '*' || g.resourceType === type)
+    p.grants.filter((g) => usable(p, g)
+      && (g.resourceType === type || (g.resourceType === '*' && !EXPLICIT_ONLY.has(type)))
       && perms.some((x) => g.permissions.has(x)));
 
   /** True when the resource lies in the token's patient compartment, or the token is not confined. */
@@ -62,7 +70,11 @@ export function createPolicy(defs: FhirDefinitions): Policy {
       }
       const confined = Boolean(p.patient) && inCompartmentModel(op.resourceType) && grants.every((g) => g.context === 'patient');
       if (confined && op.patients?.some((id) => id !== p.patient)) {
-        return deny(403, 'GW_PATIENT_OUT_OF_CONTEXT', 'the request names a patient outside the token\'s patient context');
+        // A search naming a foreign patient is refused outright (catalogue F-05); an instance-level
+        // operation on one ($everything) answers like a missing patient, so existence is not revealed (F-04).
+        return op.interaction === 'search'
+          ? deny(403, 'GW_PATIENT_OUT_OF_CONTEXT', 'the request names a patient outside the token\'s patient context')
+          : deny(404, 'GW_NOT_FOUND', `Patient/${op.patients.find((id) => id !== p.patient)} not found`);
       }
       const narrow: { compartmentPatient?: string; anyOf?: SearchFilter[][] } = {};
       if (confined) narrow.compartmentPatient = p.patient;

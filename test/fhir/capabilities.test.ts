@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { CapabilityStatement } from '@medplum/fhirtypes';
-import { createHarness, FHIR_BASE, SYSTEM, type Harness } from './harness.js';
+import { validateResource } from '@medplum/core';
+import type { Bundle, CapabilityStatement } from '@medplum/fhirtypes';
+import { createHarness, FHIR_BASE, fixture, SYSTEM, type Harness } from './harness.js';
 
 describe('CapabilityStatement', () => {
   let h: Harness;
@@ -76,6 +77,19 @@ describe('CapabilityStatement', () => {
         assert.equal((await h.call(SYSTEM, 'GET', `${r.type}?_revinclude=${inc}`)).status, 200, inc);
       }
     }
+  });
+
+  it('is itself valid R4, as are the Bundles the API answers with', async () => {
+    assert.deepEqual(validateResource(cs).filter((i) => i.severity === 'error'), []);
+    await h.seed(...fixture('clinical-seed.json'));
+    for (const path of ['Observation?patient=alice&_include=Observation:performer&_count=1', 'Patient/alice/_history', 'Patient/alice/$everything']) {
+      const body = (await h.call(SYSTEM, 'GET', path)).body as Bundle;
+      assert.deepEqual(validateResource(body).filter((i) => i.severity === 'error'), [], path);
+    }
+    const txn = (await h.call(SYSTEM, 'POST', '', {
+      body: { resourceType: 'Bundle', type: 'transaction', entry: [{ fullUrl: 'urn:uuid:5b8f0c58-0000-4000-8000-0000000000aa', resource: { resourceType: 'Patient' }, request: { method: 'POST', url: 'Patient' } }] },
+    })).body as Bundle;
+    assert.deepEqual(validateResource(txn).filter((i) => i.severity === 'error'), []);
   });
 
   it('is served at GET metadata, as a copy', async () => {

@@ -155,6 +155,9 @@ describe('parseSearch', () => {
     rejects('Observation', '_summary=maybe', 400, 'GW_INVALID_PARAMETER_VALUE');
     rejects('Observation', '_total=all', 400, 'GW_INVALID_PARAMETER_VALUE');
     rejects('Observation', '_summary=true&_elements=status', 400, 'GW_INVALID_PARAMETER_VALUE');
+    // F-18: `_elements=*` asks for nothing beyond the whole resource; ignored, or refused when strict.
+    assert.equal(parse('Observation', '_elements=*').elements, undefined);
+    rejects('Observation', '_elements=*', 400, 'GW_INVALID_PARAMETER_VALUE', true);
   });
 
   it('ignores empty values', () => {

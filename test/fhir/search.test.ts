@@ -135,6 +135,13 @@ describe('search', () => {
       assert.deepEqual(b.entry, []);
     });
 
+    it('_summary=true keeps the summary elements only', async () => {
+      const [p] = entries(await search(SYSTEM, 'Patient?_id=alice&_summary=true'));
+      assert.deepEqual(Object.keys(p ?? {}).sort(), ['birthDate', 'gender', 'id', 'identifier', 'meta', 'name', 'resourceType']);
+      const [o] = entries(await search(SYSTEM, 'Observation?_id=obs-a-glucose&_summary=data')) as unknown as Array<Record<string, unknown>>;
+      assert.ok(o?.valueQuantity && !o.text);
+    });
+
     it('_elements keeps mandatory elements, tags SUBSETTED, and leaves includes whole', async () => {
       const b = await search(SYSTEM, 'MedicationRequest?_id=mr-a&_elements=authoredOn&_include=MedicationRequest:medication');
       const [mr] = entries(b, 'match') as Array<Resource & Record<string, unknown>>;

@@ -27,6 +27,7 @@ export interface TestApp {
   gw: Gateway;
   app: Gateway['app'];
   stores: Stores;
+  location: StoreLocation;
   /** Registers a partner (active, with a throw-away key) and returns it. */
   addPartner(p: Partial<Partner> & { id: string; scopes: string[] }): Promise<Partner>;
   /** A bearer token for a registered partner, as the token endpoint would issue it. */
@@ -36,17 +37,24 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function openTestStores(kind: StoreKind, clock: Clock = systemClock): Promise<{ stores: Stores; drop: () => Promise<void> }> {
+/** Where a test store lives, so a test can reach it with a second connection (fault injection). */
+export type StoreLocation = { kind: 'sqlite'; filename: string } | { kind: 'postgres'; url: string; schema: string };
+
+export async function openTestStores(kind: StoreKind, clock: Clock = systemClock, o: { file?: boolean } = {}): Promise<{
+  stores: Stores; drop: () => Promise<void>; location: StoreLocation;
+}> {
   const defs = loadFhirDefinitions();
   if (kind === 'sqlite') {
-    const stores = await openSqliteStores({ filename: ':memory:', clock, defs });
-    return { stores, drop: () => stores.close() };
+    const filename = o.file ? join(mkdtempSync(join(tmpdir(), 'fxg-db-')), 'gateway.db') : ':memory:';
+    const stores = await openSqliteStores({ filename, clock, defs });
+    return { stores, drop: () => stores.close(), location: { kind, filename } };
   }
   if (!PG_URL) throw new Error('TEST_PG_URL is not set');
   const schema = `t_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
   const stores = await openPostgresStores({ url: PG_URL, clock, defs, schema });
   return {
     stores,
+    location: { kind, url: PG_URL, schema },
     drop: async () => {
       await stores.close();
       const pg = await import('pg');
@@ -57,9 +65,9 @@ export async function openTestStores(kind: StoreKind, clock: Clock = systemClock
   };
 }
 
-export async function createTestApp(o: { store?: StoreKind; config?: DeepPartial<GatewayConfig>; clock?: Clock } = {}): Promise<TestApp> {
+export async function createTestApp(o: { store?: StoreKind; config?: DeepPartial<GatewayConfig>; clock?: Clock; file?: boolean } = {}): Promise<TestApp> {
   const clock = o.clock ?? systemClock;
-  const { stores, drop } = await openTestStores(o.store ?? 'sqlite', clock);
+  const { stores, drop, location } = await openTestStores(o.store ?? 'sqlite', clock, { file: o.file });
   const dataDir = mkdtempSync(join(tmpdir(), 'fxg-test-'));
   const config = loadConfig({
     env: {},
@@ -73,6 +81,7 @@ export async function createTestApp(o: { store?: StoreKind; config?: DeepPartial
     gw,
     app: gw.app,
     stores,
+    location,
     async addPartner(p) {
       return stores.partners.upsert({
         name: `${p.id} organization`, kind: 'ehr', status: 'active',

@@ -5,7 +5,7 @@ import { isFhirId, newId } from '../../core/ids.js';
 import { badRequest, conflict, gone, notFound, preconditionFailed } from '../../core/outcome.js';
 import type { Indexer } from '../indexer.js';
 import type { HistoryEntry, ResourceStore, SearchQuery, SearchResult } from '../types.js';
-import { isUniqueViolation, type SqlExecutor } from './executor.js';
+import type { SqlExecutor } from './executor.js';
 import { indexBatches, INDEX_TABLES } from './index-rows.js';
 import { compileSearch, referencingQuery } from './search.js';
 import { join, list, raw, sql, type SqlFragment } from './sql.js';
@@ -48,7 +48,11 @@ export class SqlResourceStore implements ResourceStore {
   ) {}
 
   async create<T extends Resource>(resource: T, opts?: { id?: string }): Promise<T> {
-    const id = opts?.id ?? newId();
+    if (opts?.id === undefined) {
+      // A fresh UUID cannot exist yet: no need to read (the insert still refuses a duplicate).
+      return this.db.transaction((tx) => this.writeVersion(tx, resource, newId(), undefined, 'POST'));
+    }
+    const id = opts.id;
     assertId(id);
     return this.write(async (tx) => {
       const current = await this.lockCurrent(tx, resource.resourceType, id);
@@ -262,17 +266,12 @@ export class SqlResourceStore implements ResourceStore {
         await tx.run(`DELETE FROM ${table} WHERE resource_type = ? AND id = ?`, [resourceType, id]);
       }
     } else {
-      try {
-        const inserted = await tx.all(
-          `INSERT INTO resources (resource_type, id, version, last_updated_ms, deleted, content) VALUES (?, ?, ?, ?, ?, ?)
-           ON CONFLICT (resource_type, id) DO NOTHING RETURNING id`,
-          [resourceType, id, version, lastUpdatedMs, 0, content],
-        );
-        if (inserted.length !== 1) throw new CreationRace();
-      } catch (err) {
-        if (isUniqueViolation(err)) throw new CreationRace();
-        throw err;
-      }
+      const inserted = await tx.run(
+        `INSERT INTO resources (resource_type, id, version, last_updated_ms, deleted, content) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (resource_type, id) DO NOTHING`,
+        [resourceType, id, version, lastUpdatedMs, 0, content],
+      );
+      if (inserted !== 1) throw new CreationRace();
     }
     await tx.insert([
       {

@@ -7,11 +7,11 @@
 import { badRequest, type OutcomeError } from '../../core/outcome.js';
 import { fhirDateRange, indexKey } from '../indexer.js';
 
-export const invalidSearchValue = (code: string, value: string, expected: string): OutcomeError =>
+const invalidSearchValue = (code: string, value: string, expected: string): OutcomeError =>
   badRequest(`search parameter ${code}: ${JSON.stringify(value.slice(0, 100))} is not a valid ${expected}`, 'GW_INVALID_SEARCH_VALUE');
 
 /** Splits at unescaped `|` and removes FHIR search escapes (`\|`, `\,`, `\$`, `\\`). */
-export function splitEscaped(value: string, max: number): string[] {
+function splitEscaped(value: string, max: number): string[] {
   const parts: string[] = [];
   let cur = '';
   for (let i = 0; i < value.length; i++) {

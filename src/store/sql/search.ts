@@ -1,8 +1,14 @@
 /**
  * Compiles a SearchQuery into parameterised SQL over the idx_* tables (never the JSON).
- * Each filter becomes `r.id [NOT] IN (SELECT id FROM idx_<type> WHERE resource_type, code, value...)`,
- * which both planners can drive from the composite (resource_type, code, value, ..., id) index;
- * filters are AND-ed, a filter's values OR-ed, policy narrowing adds more of the same.
+ * Filters are AND-ed, a filter's values OR-ed, policy narrowing adds more of the same.
+ *
+ * Plan shape: the most selective filter (a reference, the compartment, an _id list, a token...)
+ * leads as `r.id IN (SELECT id FROM idx_<type> WHERE resource_type = ? AND code = ? AND value ...)`,
+ * served by the (resource_type, code, value, ..., id) index; every other filter is a correlated
+ * `EXISTS (... WHERE resource_type = r.resource_type AND id = r.id AND code = ? ...)` probe on the
+ * (resource_type, id, code) index. A second `IN` would make SQLite materialize its whole id list
+ * (50,000 ids for `category=laboratory`), which is what this shape avoids.
+ *
  * Table and column names come from constants and parameter codes are bound values: no user text
  * ever becomes SQL. See: https://hl7.org/fhir/R4/search.html
  */
@@ -38,22 +44,57 @@ const ORDERED_TYPES: ReadonlySet<string> = new Set(['date', 'number', 'quantity'
 export function compileSearch(defs: FhirDefinitions, q: SearchQuery, nowMs: number): CompiledSearch {
   const ctx: Ctx = { defs, type: q.resourceType, nowMs };
   if (!defs.isResourceType(q.resourceType)) throw badRequest(`unknown resource type ${q.resourceType}`);
-  const where: SqlFragment[] = [sql`r.resource_type = ${q.resourceType}`, raw('r.deleted = 0')];
-  for (const f of q.filters) where.push(filterCondition(ctx, f));
-  if (q.narrow?.compartmentPatient !== undefined) {
-    where.push(
-      sql`r.id IN (SELECT c.id FROM compartment c WHERE c.patient_id = ${q.narrow.compartmentPatient} AND c.resource_type = ${q.resourceType})`,
-    );
-  }
+  const conds = q.filters.map((f) => filterCondition(ctx, f));
+  if (q.narrow?.compartmentPatient !== undefined) conds.push(compartmentCondition(q.resourceType, q.narrow.compartmentPatient));
   if (q.narrow?.anyOf) {
-    const groups = q.narrow.anyOf.map((g) => (g.length ? sql`(${join(g.map((f) => filterCondition(ctx, f)), ' AND ')})` : TRUE));
-    where.push(groups.length ? sql`(${join(groups, ' OR ')})` : FALSE);
+    const groups = q.narrow.anyOf.map((g) => (g.length ? sql`(${join(g.map((f) => filterCondition(ctx, f).test), ' AND ')})` : TRUE));
+    conds.push({ test: groups.length ? sql`(${join(groups, ' OR ')})` : FALSE });
   }
+  const lead = leading(conds);
+  const where = [
+    sql`r.resource_type = ${q.resourceType}`,
+    raw('r.deleted = 0'),
+    ...conds.map((c) => (c === lead ? (c.drive as Drive).sql : c.test)),
+  ];
   const cond = join(where, ' AND ');
   const order = join([...(q.sort ?? []).map((s) => sortExpression(ctx, s.code, s.descending)), ...defaultOrder(q)], ', ');
   return {
     page: sql`SELECT r.content FROM resources r WHERE ${cond} ORDER BY ${order} LIMIT ${q.count + 1} OFFSET ${q.offset}`,
     count: sql`SELECT COUNT(*) AS n FROM resources r WHERE ${cond}`,
+  };
+}
+
+/**
+ * A condition on `r`. `test` is a correlated check; `drive`, when present, is the same condition as
+ * `r.id IN (...)` that can lead the plan, ranked by how selective such filters usually are.
+ */
+interface Condition {
+  test: SqlFragment;
+  drive?: Drive;
+}
+
+interface Drive {
+  rank: number;
+  sql: SqlFragment;
+}
+
+/** Lower leads: an id list, then references and the compartment, exact values, tokens, exact dates. */
+const RANK = { id: 0, reference: 1, exact: 2, token: 3, date: 4 } as const;
+
+/** The condition whose IN form leads the plan: the best-ranked one, the first among equals. */
+function leading(conds: readonly Condition[]): Condition | undefined {
+  let best: Condition | undefined;
+  for (const c of conds) if (c.drive && (!best?.drive || c.drive.rank < best.drive.rank)) best = c;
+  return best;
+}
+
+function compartmentCondition(resourceType: string, patientId: string): Condition {
+  return {
+    test: sql`EXISTS (SELECT 1 FROM compartment c WHERE c.patient_id = ${patientId} AND c.resource_type = r.resource_type AND c.id = r.id)`,
+    drive: {
+      rank: RANK.reference,
+      sql: sql`r.id IN (SELECT c.id FROM compartment c WHERE c.patient_id = ${patientId} AND c.resource_type = ${resourceType})`,
+    },
   };
 }
 
@@ -85,8 +126,8 @@ function paramOf(ctx: Ctx, code: string): SearchParamDef {
   return p;
 }
 
-/** The SQL condition for one filter (its values OR-ed). */
-function filterCondition(ctx: Ctx, f: SearchFilter): SqlFragment {
+/** The condition for one filter (its values OR-ed). */
+function filterCondition(ctx: Ctx, f: SearchFilter): Condition {
   const p = paramOf(ctx, f.code);
   if (f.values.length === 0) throw badRequest(`search parameter ${f.code} has no value`, 'GW_INVALID_SEARCH_VALUE');
   const values = f.values.map((v) => restorePrefix(p, v));
@@ -106,9 +147,12 @@ function filterCondition(ctx: Ctx, f: SearchFilter): SqlFragment {
       return referenceCondition(ctx, p, f.modifier, values);
     case 'uri':
       return uriCondition(ctx, p.code, f.modifier, values);
-    case 'date':
+    case 'date': {
       noModifier(p, f.modifier);
-      return indexed(ctx, 'date', p.code, values.map((v) => dateRange(ctx, v.prefix, parseDate(p.code, v.value), 'i.low', 'i.high')));
+      const exact = values.every((v) => (v.prefix ?? 'eq') === 'eq');
+      const conds = values.map((v) => dateRange(ctx, v.prefix, parseDate(p.code, v.value), 'i.low', 'i.high'));
+      return indexed(ctx, 'date', p.code, conds, exact ? RANK.date : undefined);
+    }
     case 'number':
       noModifier(p, f.modifier);
       return indexed(ctx, 'number', p.code, values.map((v) => numberRange(v.prefix, parseNumber(p.code, v.value))));
@@ -132,39 +176,59 @@ function noModifier(p: SearchParamDef, modifier: string | undefined): void {
   if (modifier !== undefined) throw notSupported(`modifier :${modifier} is not supported on ${p.type} parameter ${p.code}`);
 }
 
-/** `r.id [NOT] IN (index rows of this code matching any of the value conditions)`. */
-function indexed(ctx: Ctx, type: IndexedType, code: string, valueConds: readonly SqlFragment[], negate = false): SqlFragment {
+/**
+ * Index rows of `code` matching any of the value conditions: a correlated EXISTS, plus an IN form
+ * to lead with when `rank` is given. Negated (`:not`, `:missing=true`): NOT EXISTS, never leading.
+ */
+function indexed(
+  ctx: Ctx,
+  type: IndexedType,
+  code: string,
+  valueConds: readonly SqlFragment[],
+  rank?: number,
+  negate = false,
+): Condition {
   const table = raw(INDEX_TABLE[type]);
   const any = valueConds.length === 1 ? (valueConds[0] as SqlFragment) : sql`(${join(valueConds, ' OR ')})`;
-  return sql`r.id ${raw(negate ? 'NOT IN' : 'IN')} (SELECT i.id FROM ${table} i WHERE i.resource_type = ${ctx.type} AND i.code = ${code} AND ${any})`;
+  const test = sql`${raw(negate ? 'NOT EXISTS' : 'EXISTS')} (SELECT 1 FROM ${table} i WHERE i.resource_type = r.resource_type AND i.id = r.id AND i.code = ${code} AND ${any})`;
+  if (negate || rank === undefined) return { test };
+  return {
+    test,
+    drive: { rank, sql: sql`r.id IN (SELECT i.id FROM ${table} i WHERE i.resource_type = ${ctx.type} AND i.code = ${code} AND ${any})` },
+  };
 }
 
-function missingCondition(ctx: Ctx, type: IndexedType, code: string, values: readonly SearchValue[]): SqlFragment {
+const always = (holds: boolean): Condition => ({ test: holds ? TRUE : FALSE });
+
+function missingCondition(ctx: Ctx, type: IndexedType, code: string, values: readonly SearchValue[]): Condition {
   const missing = parseMissing(code, (values[0] as SearchValue).value);
-  return indexed(ctx, type, code, [TRUE], missing);
+  return indexed(ctx, type, code, [TRUE], missing ? undefined : RANK.token, missing);
 }
 
-function idCondition(f: SearchFilter, values: readonly SearchValue[]): SqlFragment {
-  if (f.modifier === 'missing') return parseMissing(f.code, (values[0] as SearchValue).value) ? FALSE : TRUE;
+function idCondition(f: SearchFilter, values: readonly SearchValue[]): Condition {
+  if (f.modifier === 'missing') return always(!parseMissing(f.code, (values[0] as SearchValue).value));
   if (f.modifier !== undefined && f.modifier !== 'not') throw notSupported(`modifier :${f.modifier} is not supported on _id`);
-  return sql`r.id ${raw(f.modifier === 'not' ? 'NOT IN' : 'IN')} ${list(values.map((v) => v.value))}`;
+  if (f.modifier === 'not') return { test: sql`r.id NOT IN ${list(values.map((v) => v.value))}` };
+  const test = sql`r.id IN ${list(values.map((v) => v.value))}`;
+  return { test, drive: { rank: RANK.id, sql: test } };
 }
 
-function lastUpdatedCondition(ctx: Ctx, f: SearchFilter, values: readonly SearchValue[]): SqlFragment {
-  if (f.modifier === 'missing') return parseMissing(f.code, (values[0] as SearchValue).value) ? FALSE : TRUE;
+function lastUpdatedCondition(ctx: Ctx, f: SearchFilter, values: readonly SearchValue[]): Condition {
+  if (f.modifier === 'missing') return always(!parseMissing(f.code, (values[0] as SearchValue).value));
   if (f.modifier !== undefined) throw notSupported(`modifier :${f.modifier} is not supported on _lastUpdated`);
   const conds = values.map((v) => dateRange(ctx, v.prefix, parseDate(f.code, v.value), 'r.last_updated_ms', 'r.last_updated_ms'));
-  return conds.length === 1 ? (conds[0] as SqlFragment) : sql`(${join(conds, ' OR ')})`;
+  return { test: conds.length === 1 ? (conds[0] as SqlFragment) : sql`(${join(conds, ' OR ')})` };
 }
 
 // ---------------------------------------------------------------- token, string, uri, reference
 
-function tokenCondition(ctx: Ctx, code: string, modifier: string | undefined, values: readonly SearchValue[]): SqlFragment {
+function tokenCondition(ctx: Ctx, code: string, modifier: string | undefined, values: readonly SearchValue[]): Condition {
   if (modifier === 'text') {
     return indexed(ctx, 'token', code, values.map((v) => prefixMatch('i.text', normalizeText(v.value))));
   }
   if (modifier !== undefined && modifier !== 'not') throw notSupported(`modifier :${modifier} is not supported on token parameter ${code}`);
-  return indexed(ctx, 'token', code, values.map((v) => tokenMatch(v.value)), modifier === 'not');
+  const negate = modifier === 'not';
+  return indexed(ctx, 'token', code, values.map((v) => tokenMatch(v.value)), negate ? undefined : RANK.token, negate);
 }
 
 function tokenMatch(value: string): SqlFragment {
@@ -184,7 +248,7 @@ function prefixMatch(column: string, prefix: string): SqlFragment {
 }
 
 /** Default: starts with, case- and accent-insensitive; :exact: the whole text as written; :contains: anywhere. */
-function stringCondition(ctx: Ctx, code: string, modifier: string | undefined, values: readonly SearchValue[]): SqlFragment {
+function stringCondition(ctx: Ctx, code: string, modifier: string | undefined, values: readonly SearchValue[]): Condition {
   const conds = values.map((v) => {
     const norm = normalizeText(v.value);
     switch (modifier) {
@@ -198,11 +262,12 @@ function stringCondition(ctx: Ctx, code: string, modifier: string | undefined, v
         throw notSupported(`modifier :${modifier} is not supported on string parameter ${code}`);
     }
   });
-  return indexed(ctx, 'string', code, conds);
+  const rank = modifier === 'exact' ? RANK.exact : modifier === undefined ? RANK.token : undefined;
+  return indexed(ctx, 'string', code, conds, rank);
 }
 
 /** Exact match; :below = URL starts with the value; :above = the value starts with the stored URL. */
-function uriCondition(ctx: Ctx, code: string, modifier: string | undefined, values: readonly SearchValue[]): SqlFragment {
+function uriCondition(ctx: Ctx, code: string, modifier: string | undefined, values: readonly SearchValue[]): Condition {
   const conds = values.map((v) => {
     switch (modifier) {
       case undefined:
@@ -217,16 +282,16 @@ function uriCondition(ctx: Ctx, code: string, modifier: string | undefined, valu
         throw notSupported(`modifier :${modifier} is not supported on uri parameter ${code}`);
     }
   });
-  return indexed(ctx, 'uri', code, conds);
+  return indexed(ctx, 'uri', code, conds, RANK.exact);
 }
 
 /**
  * `123`, `Patient/123`, an absolute URL ending in `Patient/123`, or `:Patient` with `123`;
  * `:identifier` matches Reference.identifier (`system|value`).
  */
-function referenceCondition(ctx: Ctx, p: SearchParamDef, modifier: string | undefined, values: readonly SearchValue[]): SqlFragment {
+function referenceCondition(ctx: Ctx, p: SearchParamDef, modifier: string | undefined, values: readonly SearchValue[]): Condition {
   if (modifier === 'identifier') {
-    return indexed(ctx, 'token', identifierCode(p.code), values.map((v) => tokenMatch(v.value)));
+    return indexed(ctx, 'token', identifierCode(p.code), values.map((v) => tokenMatch(v.value)), RANK.reference);
   }
   let allowed = p.target.length ? p.target : ctx.defs.resourceTypes();
   if (modifier !== undefined) {
@@ -234,8 +299,8 @@ function referenceCondition(ctx: Ctx, p: SearchParamDef, modifier: string | unde
     allowed = allowed.includes(modifier) ? [modifier] : [];
   }
   const targets = [...new Set(values.flatMap((v) => referenceTargets(v.value, allowed)))];
-  if (targets.length === 0) return FALSE;
-  return indexed(ctx, 'reference', p.code, [sql`i.target IN ${list(targets)}`]);
+  if (targets.length === 0) return always(false);
+  return indexed(ctx, 'reference', p.code, [sql`i.target IN ${list(targets)}`], RANK.reference);
 }
 
 // ---------------------------------------------------------------- ranges: date, number, quantity

@@ -6,6 +6,6 @@ import { badRequest } from '../../core/outcome.js';
  */
 export function isoInstant(s: string): string {
   const ms = Date.parse(s);
-  if (Number.isNaN(ms)) throw badRequest(`not an instant: ${s}`, 'GW_INVALID_SEARCH_VALUE');
+  if (Number.isNaN(ms)) throw badRequest(`not an instant: ${JSON.stringify(s.slice(0, 40))}`);
   return new Date(ms).toISOString();
 }

@@ -1,5 +1,5 @@
 /**
- * SqlExecutor over one better-sqlite3 connection. better-sqlite3 is synchronous, so a single
+ * SqlExecutor over a better-sqlite3 write connection (plus, for files, a read connection). better-sqlite3 is synchronous, so a single
  * statement is atomic by construction; what needs care is a transaction whose body awaits: while
  * it is open, statements from other callers would run inside it. A mutex keeps them out until
  * COMMIT/ROLLBACK, and AsyncLocalStorage routes the transaction body's own calls (on any store
@@ -20,16 +20,37 @@ import type { SqlValue } from '../sql/sql.js';
 const STATEMENT_CACHE_SIZE = 1000;
 const MAX_RETRY_DELAY_MS = 50;
 
-/** The connection and what every executor on it shares. */
+/** Prepared statements of one connection, cached by text (LRU): search and writes re-use a handful of shapes. */
+class Statements {
+  private readonly cache = new Map<string, Database.Statement>();
+
+  constructor(readonly db: Database.Database) {}
+
+  get(sql: string): Database.Statement {
+    let stmt = this.cache.get(sql);
+    if (stmt) {
+      this.cache.delete(sql);
+    } else {
+      stmt = this.db.prepare(sql);
+      if (this.cache.size >= STATEMENT_CACHE_SIZE) this.cache.delete(this.cache.keys().next().value as string);
+    }
+    this.cache.set(sql, stmt);
+    return stmt;
+  }
+}
+
+/** The write connection and what every executor on it shares. */
 class Connection {
   readonly gate = new Mutex();
   readonly scope = new AsyncLocalStorage<SqliteTransaction>();
-  private readonly statements = new Map<string, Database.Statement>();
+  readonly statements: Statements;
 
   constructor(
     readonly db: Database.Database,
     private readonly busyTimeoutMs: number,
-  ) {}
+  ) {
+    this.statements = new Statements(db);
+  }
 
   /** BEGIN IMMEDIATE, retried asynchronously while another connection holds the write lock. */
   async begin(): Promise<void> {
@@ -48,34 +69,18 @@ class Connection {
     }
   }
 
-  /** Prepared statements are cached by text (LRU): search and writes re-use a handful of shapes. */
-  statement(sql: string): Database.Statement {
-    let stmt = this.statements.get(sql);
-    if (stmt) {
-      this.statements.delete(sql);
-    } else {
-      stmt = this.db.prepare(sql);
-      if (this.statements.size >= STATEMENT_CACHE_SIZE) {
-        const oldest = this.statements.keys().next().value as string;
-        this.statements.delete(oldest);
-      }
-    }
-    this.statements.set(sql, stmt);
-    return stmt;
-  }
-
   all<R>(sql: string, params: readonly SqlValue[]): R[] {
-    return this.statement(sql).all(...params) as R[];
+    return this.statements.get(sql).all(...params) as R[];
   }
 
   run(sql: string, params: readonly SqlValue[]): number {
-    return this.statement(sql).run(...params).changes;
+    return this.statements.get(sql).run(...params).changes;
   }
 
   insert(batches: readonly RowBatch[]): void {
     for (const b of batches) {
       if (b.rows.length === 0) continue;
-      const stmt = this.statement(
+      const stmt = this.statements.get(
         `INSERT INTO ${b.table} (${b.columns.join(', ')}) VALUES (${b.columns.map(() => '?').join(', ')})`,
       );
       for (const row of b.rows) stmt.run(...row);
@@ -89,20 +94,28 @@ class Connection {
   }
 }
 
-/** The executor stores are built on: outside a transaction, statements wait for any open one to end. */
+/**
+ * The executor stores are built on. Outside a transaction, reads go to the read connection when
+ * there is one (a file database: WAL lets it read the last commit while a transaction is open),
+ * otherwise they wait for any open transaction to end; writes run in a transaction of their own.
+ */
 export class SqliteExecutor implements SqlExecutor {
   readonly dialect = 'sqlite' as const;
   private readonly conn: Connection;
+  private readonly reader: Statements | undefined;
 
-  /** busyTimeoutMs: how long to wait for another connection's write lock. */
-  constructor(db: Database.Database, busyTimeoutMs: number) {
+  /** busyTimeoutMs: how long to wait for another connection's write lock. reader: a read-only connection to the same file. */
+  constructor(db: Database.Database, busyTimeoutMs: number, reader?: Database.Database) {
     this.conn = new Connection(db, busyTimeoutMs);
+    this.reader = reader && new Statements(reader);
   }
 
   async all<R extends Row = Row>(sql: string, params: readonly SqlValue[] = []): Promise<R[]> {
     const tx = this.conn.active();
     if (tx) return tx.all<R>(sql, params);
-    if (!this.conn.statement(sql).readonly) return this.transaction((t) => t.all<R>(sql, params));
+    if (!this.conn.statements.get(sql).readonly) return this.transaction((t) => t.all<R>(sql, params));
+    const { reader } = this;
+    if (reader) return reader.get(sql).all(...params) as R[];
     return whenFree(this.conn.gate, () => this.conn.all<R>(sql, params));
   }
 

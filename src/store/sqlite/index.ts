@@ -24,28 +24,35 @@ const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/sqlite/', import.met
 
 /** Opens (creating and migrating as needed) the SQLite stores. */
 export async function openSqliteStores(opts: SqliteStoreOptions): Promise<Stores> {
+  const busyTimeoutMs = Math.trunc(opts.busyTimeoutMs ?? 5000);
   const db = new Database(opts.filename);
+  let reader: Database.Database | undefined;
   try {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
-    const busyTimeoutMs = Math.trunc(opts.busyTimeoutMs ?? 5000);
     db.pragma(`busy_timeout = ${busyTimeoutMs}`);
     db.pragma('foreign_keys = ON');
-    const exec = new SqliteExecutor(db, busyTimeoutMs);
-    await migrate(exec, loadMigrations(MIGRATIONS_DIR), isoNow(opts.clock));
+    await migrate(new SqliteExecutor(db, busyTimeoutMs), loadMigrations(MIGRATIONS_DIR), isoNow(opts.clock));
     // Refresh planner statistics when they are missing or stale (cheap when nothing changed).
     db.pragma('optimize = 0x10002');
+    if (!db.memory) {
+      reader = new Database(opts.filename, { readonly: true });
+      reader.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    }
+    const exec = new SqliteExecutor(db, busyTimeoutMs, reader);
     return buildStores('sqlite', exec, opts, {
       ping: async () => {
         await exec.all('SELECT 1');
       },
       close: async () => {
         if (!db.open) return;
+        reader?.close();
         db.pragma('optimize');
         db.close();
       },
     });
   } catch (err) {
+    reader?.close();
     db.close();
     throw err;
   }
