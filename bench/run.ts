@@ -10,7 +10,8 @@
  *   BENCH_PG_URL / TEST_PG_URL   also run on PostgreSQL (a unique schema, dropped afterwards)
  *   BENCH_BACKENDS=sqlite,postgres   which backends to run
  *   BENCH_PATIENTS=1000 BENCH_OBSERVATIONS=100000   store size
- *   BENCH_CONNECTIONS=10 BENCH_DURATION=5 BENCH_WARMUP=1   autocannon settings (seconds)
+ *   BENCH_CONNECTIONS=10 BENCH_DURATION=5 BENCH_WARMUP=1   autocannon settings (seconds per side)
+ *   BENCH_ROUNDS=2   measured slices per side, alternating bare and gateway
  *   BENCH_FILL_CONCURRENCY   transactions filling at once (default 1 on SQLite, 8 on PostgreSQL)
  *   BENCH_PARALLEL_FILL=0   fill the stores one after the other (clean ingest rates, longer run)
  *   BENCH_ANALYZE=0   skip refreshing planner statistics after the fill (measure right after a bulk load)
@@ -28,6 +29,7 @@ const env = process.env;
 const connections = Number(env.BENCH_CONNECTIONS ?? 10);
 const duration = Number(env.BENCH_DURATION ?? 5);
 const warmup = Number(env.BENCH_WARMUP ?? 1);
+const rounds = Math.max(1, Number(env.BENCH_ROUNDS ?? 2));
 const pgUrl = env.BENCH_PG_URL || env.TEST_PG_URL || '';
 const backends = (env.BENCH_BACKENDS ?? (pgUrl ? 'sqlite,postgres' : 'sqlite')).split(',').map((s) => s.trim()).filter(Boolean) as Array<'sqlite' | 'postgres'>;
 /** Fill the stores at the same time (default when there are several): halves the run on 2+ CPUs. */
@@ -106,9 +108,7 @@ async function measure(child: ChildProcess, ready: TargetReady): Promise<Backend
   const runs = {} as BackendResult['runs'];
   for (const scenario of ['read', 'search'] as const) {
     const path = scenario === 'read' ? ready.readPath : ready.searchPath;
-    const bare = await load(`${ready.bareUrl}${path}`, {}, `${backend} ${scenario} bare`);
-    const gateway = await load(`${ready.gatewayUrl}${path}`, auth, `${backend} ${scenario} gateway`);
-    runs[scenario] = { bare, gateway };
+    runs[scenario] = await compare(`${ready.bareUrl}${path}`, `${ready.gatewayUrl}${path}`, auth, `${backend} ${scenario}`);
   }
   child.send({ type: 'stats' });
   const stats = await next<TargetStats>(child, 'stats', 60_000);
@@ -117,17 +117,42 @@ async function measure(child: ChildProcess, ready: TargetReady): Promise<Backend
   return { ready, runs, stats };
 }
 
-/** Warm-up (discarded), then the measured run. */
-async function load(url: string, headers: Record<string, string>, label: string): Promise<Measured> {
-  if (warmup > 0) await autocannon({ url, connections, duration: warmup, headers });
-  const r: Result = await autocannon({ url, connections, duration, headers });
-  const m: Measured = {
-    rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99,
-    non2xx: r.non2xx, errors: r.errors + r.timeouts, total: r.requests.total,
+/**
+ * One comparison: a warm-up of each server (discarded), then `rounds` alternating measured slices
+ * (bare, gateway, bare, gateway, ...), so background load on the machine hits both sides alike.
+ * req/s = requests / seconds over all slices; p50 = mean of the slices' p50; p99 = worst slice's p99.
+ */
+async function compare(bareUrl: string, gatewayUrl: string, headers: Record<string, string>, label: string): Promise<{ bare: Measured; gateway: Measured }> {
+  if (warmup > 0) {
+    await autocannon({ url: bareUrl, connections, duration: warmup });
+    await autocannon({ url: gatewayUrl, connections, duration: warmup, headers });
+  }
+  const slices: { bare: Result[]; gateway: Result[] } = { bare: [], gateway: [] };
+  const slice = Math.max(1, duration / rounds);
+  for (let i = 0; i < rounds; i++) {
+    slices.bare.push(await autocannon({ url: bareUrl, connections, duration: slice }));
+    slices.gateway.push(await autocannon({ url: gatewayUrl, connections, duration: slice, headers }));
+  }
+  const out = { bare: combine(slices.bare), gateway: combine(slices.gateway) };
+  for (const side of ['bare', 'gateway'] as const) {
+    const m = out[side];
+    log(`  ${`${label} ${side}`.padEnd(24)} ${m.rps.toFixed(0).padStart(7)} req/s  p50 ${m.p50} ms  p99 ${m.p99} ms` +
+      (m.non2xx || m.errors ? `  (${m.non2xx} non-2xx, ${m.errors} errors)` : ''));
+  }
+  return out;
+}
+
+function combine(results: Result[]): Measured {
+  const total = results.reduce((a, r) => a + r.requests.total, 0);
+  const seconds = results.reduce((a, r) => a + r.duration, 0);
+  return {
+    rps: total / seconds,
+    p50: results.reduce((a, r) => a + r.latency.p50, 0) / results.length,
+    p99: Math.max(...results.map((r) => r.latency.p99)),
+    non2xx: results.reduce((a, r) => a + r.non2xx, 0),
+    errors: results.reduce((a, r) => a + r.errors + r.timeouts, 0),
+    total,
   };
-  log(`  ${label.padEnd(24)} ${m.rps.toFixed(0).padStart(7)} req/s  p50 ${m.p50} ms  p99 ${m.p99} ms` +
-    (m.non2xx || m.errors ? `  (${m.non2xx} non-2xx, ${m.errors} errors)` : ''));
-  return m;
 }
 
 function next<T extends { type: string }>(child: ChildProcess, type: T['type'], timeoutMs: number): Promise<T> {
@@ -173,7 +198,8 @@ function render(results: BackendResult[], seconds: number): string {
     lines.push(`Store: ${int(first.ingest.patients)} Patients and ${int(first.ingest.observations)} Observations ` +
       `(half laboratory, half vital signs; ${int(first.ingest.observations / first.ingest.patients)} per patient).`);
     if (parallelFill) lines.push(`Fill: the ${results.length} stores were filled at the same time (ingest rates below are under that contention; BENCH_PARALLEL_FILL=0 for clean ones); each store was then measured alone.`);
-    lines.push(`Load: autocannon, ${connections} connections, ${warmup} s warm-up then ${duration} s measured per row, against 127.0.0.1.`);
+    lines.push(`Load: autocannon, ${connections} connections against 127.0.0.1; per row and side ${warmup} s warm-up, then ${duration} s measured ` +
+      `in ${rounds} slices alternating bare and gateway (req/s over all slices, p50 their mean, p99 the worst slice).`);
   }
   lines.push('');
   lines.push('| store | request | bare express req/s | gateway req/s | gateway / bare | target | bare p50 / p99 (ms) | gateway p50 / p99 (ms) |');
@@ -199,7 +225,7 @@ function render(results: BackendResult[], seconds: number): string {
     const refresh = r.ready.analyzeMs === undefined ? 'skipped' : `${(r.ready.analyzeMs / 1000).toFixed(1)} s (${r.ready.backend === 'postgres' ? 'VACUUM ANALYZE' : 'ANALYZE'})`;
     lines.push(`| ${r.ready.backend} | ${int(n / (r.ready.ingest.ms / 1000))} resources/s (${int(n)} in ${(r.ready.ingest.ms / 1000).toFixed(1)} s; ` +
       `${r.ready.ingest.chunk} creates per transaction, ${r.ready.ingest.concurrency} at a time) | ${refresh} | ` +
-      `${int(r.ready.rssAfterLoadMb)} MB | ${int(r.stats.rssMb)} MB (${int(r.stats.maxRssMb)} MB) | ${int(r.stats.disclosures)} (for ~${int(gatewayRequests)} measured + warm-up requests) |`);
+      `${int(r.ready.rssAfterLoadMb)} MB | ${int(r.stats.rssMb)} MB (${int(r.stats.maxRssMb)} MB) | ${int(r.stats.disclosures)} (${int(gatewayRequests)} gateway answers measured, plus warm-up and checks) |`);
   }
   return lines.join('\n');
 }

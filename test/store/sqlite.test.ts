@@ -6,7 +6,9 @@ import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { ManualClock } from '../../src/core/clock.js';
 import { loadFhirDefinitions } from '../../src/core/fhir-definitions.js';
+import { compileSearch } from '../../src/store/sql/search.js';
 import { openSqliteStores } from '../../src/store/sqlite/index.js';
+import type { SearchFilter, SearchQuery } from '../../src/store/types.js';
 import { storeContract } from './contract.js';
 
 const defs = loadFhirDefinitions();
@@ -68,6 +70,60 @@ describe('sqlite store: files', () => {
     assert.deepEqual((await a.disclosures.scan(0, 10)).map((e) => e.seq), [1, 2]);
     await a.close();
     await b.close();
+  });
+});
+
+describe('sqlite store: query plans (no planner statistics, as on a fresh database)', () => {
+  const filename = join(dir, 'plans.db');
+  let db: Database.Database;
+  const plan = (q: Omit<SearchQuery, 'count' | 'offset'>, which: 'page' | 'count' = 'page') => {
+    const compiled = compileSearch(defs, { count: 20, offset: 0, ...q }, Date.UTC(2026, 0, 1))[which];
+    return (db.prepare(`EXPLAIN QUERY PLAN ${compiled.text}`).all(...compiled.params) as Array<{ detail: string }>).map((r) => r.detail);
+  };
+  const f = (code: string, value: string, modifier?: string): SearchFilter => ({ code, ...(modifier ? { modifier } : {}), values: [{ value }] });
+  /** No full scans, and every EXISTS probe pins one resource (`id=?`) in an index. */
+  const assertIndexed = (steps: string[]) => {
+    assert.deepEqual(steps.filter((s) => s.startsWith('SCAN')), [], steps.join('\n'));
+    for (const s of steps.filter((x) => x.startsWith('SEARCH i') || x.startsWith('SEARCH s'))) {
+      if (!/LIST SUBQUERY/.test(steps[steps.indexOf(s) - 1] ?? '')) assert.match(s, /id=\?/, steps.join('\n'));
+    }
+  };
+
+  it('leads from the patient reference and probes the category per resource (the benchmark query)', async () => {
+    const stores = await openSqliteStores({ filename, clock: new ManualClock(), defs });
+    await stores.close();
+    db = new Database(filename, { readonly: true });
+    const q = { resourceType: 'Observation', filters: [f('patient', 'p1'), f('category', 'laboratory')] };
+    const steps = plan(q);
+    assert.match(steps[0] ?? '', /SEARCH r USING INDEX sqlite_autoindex_resources_1 \(resource_type=\? AND id=\?\)/, steps.join('\n'));
+    assert.ok(steps.some((s) => /idx_reference_lookup \(resource_type=\? AND code=\? AND target=\?\)/.test(s)), steps.join('\n'));
+    assert.ok(steps.some((s) => /idx_token_lookup \(resource_type=\? AND code=\? AND value=\? AND id=\?\)/.test(s)), steps.join('\n'));
+    assertIndexed(steps);
+    assertIndexed(plan(q, 'count'));
+  });
+
+  it('keeps every other shape on indexes', () => {
+    const shapes: Array<Omit<SearchQuery, 'count' | 'offset'>> = [
+      { resourceType: 'Observation', filters: [] },
+      { resourceType: 'Observation', filters: [f('code', 'http://loinc.org|1234-5'), f('date', '2020')] },
+      { resourceType: 'Patient', filters: [f('family', 'smi'), f('birthdate', '1970')] },
+      { resourceType: 'Patient', filters: [f('identifier', 'urn:mrn|42')], sort: [{ code: 'family', descending: false }] },
+      { resourceType: 'Observation', filters: [f('category', 'laboratory', 'not')], narrow: { compartmentPatient: 'p1' } },
+      { resourceType: 'Observation', filters: [f('value-quantity', '5.4')], narrow: { anyOf: [[f('category', 'vital-signs')]] } },
+      { resourceType: 'Observation', filters: [f('_id', 'o1')] },
+      { resourceType: 'Observation', filters: [f('subject', 'p1'), f('code', 'gluc', 'text'), f('date', 'true', 'missing')] },
+      { resourceType: 'ValueSet', filters: [f('name', 'col', 'contains'), f('url', 'http://x.org/fhir', 'below')] },
+      { resourceType: 'Patient', filters: [f('general-practitioner', 'dr1')], sort: [{ code: 'birthdate', descending: true }, { code: '_id', descending: false }] },
+    ];
+    for (const q of shapes) {
+      assertIndexed(plan(q));
+      assertIndexed(plan(q, 'count'));
+    }
+    // Without a lead, the default order walks the (resource_type, last_updated_ms, id) index: no sort.
+    assert.deepEqual(plan({ resourceType: 'Observation', filters: [] }), [
+      'SEARCH r USING INDEX resources_type_updated (resource_type=?)',
+    ]);
+    db.close();
   });
 });
 

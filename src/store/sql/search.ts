@@ -4,10 +4,11 @@
  *
  * Plan shape: the most selective filter (a reference, the compartment, an _id list, a token...)
  * leads as `r.id IN (SELECT id FROM idx_<type> WHERE resource_type = ? AND code = ? AND value ...)`,
- * served by the (resource_type, code, value, ..., id) index; every other filter is a correlated
- * `EXISTS (... WHERE resource_type = r.resource_type AND id = r.id AND code = ? ...)` probe on the
- * (resource_type, id, code) index. A second `IN` would make SQLite materialize its whole id list
- * (50,000 ids for `category=laboratory`), which is what this shape avoids.
+ * served by the lookup index (resource_type, code, value, ...); every other filter is a correlated
+ * `EXISTS (... WHERE resource_type = r.resource_type AND id = r.id AND code = ? ...)` probe, served
+ * by the owner index (resource_type, id, code, value) or the token lookup (..., value, id).
+ * A second `IN` would make SQLite materialize its whole id list (50,000 ids for
+ * `category=laboratory`), which this shape avoids. test/store/sqlite.test.ts pins these plans.
  *
  * Table and column names come from constants and parameter codes are bound values: no user text
  * ever becomes SQL. See: https://hl7.org/fhir/R4/search.html
@@ -57,7 +58,7 @@ export function compileSearch(defs: FhirDefinitions, q: SearchQuery, nowMs: numb
     ...conds.map((c) => (c === lead ? (c.drive as Drive).sql : c.test)),
   ];
   const cond = join(where, ' AND ');
-  const order = join([...(q.sort ?? []).map((s) => sortExpression(ctx, s.code, s.descending)), ...defaultOrder(q)], ', ');
+  const order = join([...(q.sort ?? []).map((s) => sortExpression(ctx, s.code, s.descending, !!lead)), ...defaultOrder(q, !!lead)], ', ');
   return {
     page: sql`SELECT r.content FROM resources r WHERE ${cond} ORDER BY ${order} LIMIT ${q.count + 1} OFFSET ${q.offset}`,
     count: sql`SELECT COUNT(*) AS n FROM resources r WHERE ${cond}`,
@@ -387,10 +388,20 @@ const SORT_COLUMNS: Readonly<Record<IndexedType, [string, string]>> = {
   uri: ['value', 'value'],
 };
 
-function sortExpression(ctx: Ctx, code: string, descending: boolean): SqlFragment {
+/**
+ * With a leading IN, ordering columns are wrapped (`x + 0`, `x || ''`) so no index can provide the
+ * order: otherwise SQLite may walk resources in that order probing every row, instead of sorting
+ * the few the lead finds. Without a lead, walking in index order is what makes `LIMIT` cheap.
+ */
+function orderColumn(column: 'r.id' | 'r.last_updated_ms', hasLead: boolean): SqlFragment {
+  if (!hasLead) return raw(column);
+  return raw(column === 'r.id' ? "(r.id || '')" : '(r.last_updated_ms + 0)');
+}
+
+function sortExpression(ctx: Ctx, code: string, descending: boolean, hasLead: boolean): SqlFragment {
   const dir = raw(descending ? 'DESC' : 'ASC');
-  if (code === '_id') return sql`r.id ${dir}`;
-  if (code === '_lastUpdated') return sql`r.last_updated_ms ${dir}`;
+  if (code === '_id') return sql`${orderColumn('r.id', hasLead)} ${dir}`;
+  if (code === '_lastUpdated') return sql`${orderColumn('r.last_updated_ms', hasLead)} ${dir}`;
   const p = paramOf(ctx, code);
   if (!(p.type in SORT_COLUMNS)) throw notSupported(`cannot sort by ${p.type} parameter ${code}`);
   const type = p.type as IndexedType;
@@ -400,7 +411,8 @@ function sortExpression(ctx: Ctx, code: string, descending: boolean): SqlFragmen
 }
 
 /** Ties (and unsorted searches) fall back to lastUpdated, then id, so paging is stable. */
-function defaultOrder(q: SearchQuery): SqlFragment[] {
-  if (q.sort?.length) return [raw('r.id ASC')];
-  return [raw('r.last_updated_ms ASC'), raw('r.id ASC')];
+function defaultOrder(q: SearchQuery, hasLead: boolean): SqlFragment[] {
+  const id = sql`${orderColumn('r.id', hasLead)} ASC`;
+  if (q.sort?.length) return [id];
+  return [sql`${orderColumn('r.last_updated_ms', hasLead)} ASC`, id];
 }

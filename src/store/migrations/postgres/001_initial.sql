@@ -22,6 +22,8 @@ CREATE TABLE resource_versions (
   PRIMARY KEY (resource_type, id, version)
 );
 
+-- Search index rows: lookup indexes lead searches, owner indexes serve per-resource probes,
+-- sort keys and re-indexing (see the SQLite migration).
 CREATE TABLE idx_token (
   resource_type TEXT NOT NULL,
   id            TEXT NOT NULL COLLATE "C",
@@ -30,9 +32,8 @@ CREATE TABLE idx_token (
   value         TEXT COLLATE "C",
   text          TEXT COLLATE "C"
 );
-CREATE INDEX idx_token_lookup ON idx_token (resource_type, code, value, system, id);
-CREATE INDEX idx_token_text ON idx_token (resource_type, code, text, id) WHERE text IS NOT NULL;
-CREATE INDEX idx_token_owner ON idx_token (resource_type, id, code);
+CREATE INDEX idx_token_lookup ON idx_token (resource_type, code, value, id, system);
+CREATE INDEX idx_token_owner ON idx_token (resource_type, id, code, text);
 
 CREATE TABLE idx_string (
   resource_type TEXT NOT NULL,
@@ -42,7 +43,7 @@ CREATE TABLE idx_string (
   exact         TEXT NOT NULL COLLATE "C"
 );
 CREATE INDEX idx_string_lookup ON idx_string (resource_type, code, norm, id);
-CREATE INDEX idx_string_owner ON idx_string (resource_type, id, code);
+CREATE INDEX idx_string_owner ON idx_string (resource_type, id, code, norm);
 
 CREATE TABLE idx_date (
   resource_type TEXT   NOT NULL,
@@ -52,7 +53,7 @@ CREATE TABLE idx_date (
   high          BIGINT NOT NULL
 );
 CREATE INDEX idx_date_lookup ON idx_date (resource_type, code, low, high, id);
-CREATE INDEX idx_date_owner ON idx_date (resource_type, id, code);
+CREATE INDEX idx_date_owner ON idx_date (resource_type, id, code, low, high);
 
 CREATE TABLE idx_reference (
   resource_type TEXT NOT NULL,
@@ -73,7 +74,7 @@ CREATE TABLE idx_quantity (
   unit          TEXT COLLATE "C"
 );
 CREATE INDEX idx_quantity_lookup ON idx_quantity (resource_type, code, low, high, id);
-CREATE INDEX idx_quantity_owner ON idx_quantity (resource_type, id, code);
+CREATE INDEX idx_quantity_owner ON idx_quantity (resource_type, id, code, low, high);
 
 CREATE TABLE idx_number (
   resource_type TEXT             NOT NULL,
@@ -83,7 +84,7 @@ CREATE TABLE idx_number (
   high          DOUBLE PRECISION NOT NULL
 );
 CREATE INDEX idx_number_lookup ON idx_number (resource_type, code, low, high, id);
-CREATE INDEX idx_number_owner ON idx_number (resource_type, id, code);
+CREATE INDEX idx_number_owner ON idx_number (resource_type, id, code, low, high);
 
 CREATE TABLE idx_uri (
   resource_type TEXT NOT NULL,
@@ -92,7 +93,7 @@ CREATE TABLE idx_uri (
   value         TEXT NOT NULL COLLATE "C"
 );
 CREATE INDEX idx_uri_lookup ON idx_uri (resource_type, code, value, id);
-CREATE INDEX idx_uri_owner ON idx_uri (resource_type, id, code);
+CREATE INDEX idx_uri_owner ON idx_uri (resource_type, id, code, value);
 
 CREATE TABLE compartment (
   patient_id    TEXT NOT NULL COLLATE "C",
