@@ -93,9 +93,9 @@ program.command('keys').description('gateway signing keys').command('rotate')
   .description('create a new signing key; the old one keeps verifying until its tokens expire')
   .action(async () => {
     const gw = await createApp({ config: loadConfig(), log: createLogger('warn') });
-    const kid = await gw.auth.rotateKeys();
+    const r = await gw.auth.rotateKeys();
     await gw.close();
-    process.stdout.write(`new signing key ${kid}\n`);
+    process.stdout.write(`new signing key ${r.kid}${r.retired.length ? `; retired (still verifying until their tokens expire): ${r.retired.join(', ')}` : ''}\n`);
   });
 
 program.command('audit').description('disclosure log').command('verify')

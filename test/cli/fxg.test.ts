@@ -157,3 +157,53 @@ describe('fxg import', () => {
     await stores.close();
   });
 });
+
+describe('fxg token and fxg keys rotate', () => {
+  it('prints a token that a listening gateway accepts', async () => {
+    const { createTestApp } = await import('../helpers/test-app.js');
+    const { readFileSync } = await import('node:fs');
+    const { createServer } = await import('node:net');
+    const { parse } = await import('yaml');
+    // The gateway's public URL must be known before it is built: reserve a port first.
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+    const port = (probe.address() as import('node:net').AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const base = `http://127.0.0.1:${port}`;
+    const t = await createTestApp({ config: { baseUrl: base } });
+    const server = t.app.listen(port, '127.0.0.1');
+    await new Promise<void>((r) => server.once('listening', () => r()));
+    try {
+      const demo = parse(readFileSync(join(PROJECT_ROOT, 'fixtures', 'demo', 'partners', 'demo-ehr.yaml'), 'utf8'));
+      await t.stores.partners.upsert({ ...demo, scopes: String(demo.scopes).split(' ') });
+      const r = await fxg(mkdtempSync(join(tmpdir(), 'fxg-cli-')), 'token', '--partner', 'demo-ehr', '--scope', 'system/Patient.rs',
+        '--key', join(PROJECT_ROOT, 'fixtures', 'demo', 'keys', 'demo-ehr.private.jwk.json'), '--url', base);
+      assert.equal(r.code, 0, r.stderr);
+      const principal = await t.gw.auth.verifyAccessToken(`Bearer ${r.stdout.trim()}`);
+      assert.equal(principal.clientId, 'demo-ehr');
+      assert.equal(principal.scope, 'system/Patient.rs');
+      const refused = await fxg(mkdtempSync(join(tmpdir(), 'fxg-cli-')), 'token', '--partner', 'demo-ehr',
+        '--key', join(PROJECT_ROOT, 'fixtures', 'demo', 'keys', 'demo-internal.private.jwk.json'), '--url', base);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /token request failed \(401\): invalid_client/);
+    } finally {
+      server.close();
+      await t.close();
+    }
+  });
+
+  it('rotates the signing key of the configured store', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fxg-cli-'));
+    const first = await fxg(dir, 'keys', 'rotate');
+    assert.equal(first.code, 0, first.stderr);
+    const kid1 = /new signing key ([A-Za-z0-9_-]+)/.exec(first.stdout)?.[1];
+    const second = await fxg(dir, 'keys', 'rotate');
+    const kid2 = /new signing key ([A-Za-z0-9_-]+)/.exec(second.stdout)?.[1];
+    assert.ok(kid1 && kid2 && kid1 !== kid2);
+    const stores = await openSqliteStores({ filename: join(dir, 'gateway.db'), clock: systemClock, defs: loadFhirDefinitions() });
+    const keys = await stores.keys.list();
+    await stores.close();
+    assert.ok(keys.some((k) => k.kid === kid1 && k.retiredAt), 'the old key is retired, still published');
+    assert.ok(keys.some((k) => k.kid === kid2 && !k.retiredAt));
+  });
+});
