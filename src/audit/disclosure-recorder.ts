@@ -61,11 +61,26 @@ function describe(resources: Resource[], channel: string): string {
 export function createAudit(o: { log: DisclosureLog; defs: FhirDefinitions; logger: Logger }): Audit {
   let queue: Pending[] = [];
   let scheduled = false;
+  let inFlight: Promise<void> | undefined;
 
+  /**
+   * One append at a time: entries that arrive while a commit is in flight wait for the next one, so
+   * under load each commit (one transaction, one fsync) carries everything that queued meanwhile.
+   */
   async function flush(): Promise<void> {
+    scheduled = false;
+    while (inFlight) await inFlight;
+    if (!queue.length) return;
     const batch = queue;
     queue = [];
-    scheduled = false;
+    const commit = commitBatch(batch);
+    inFlight = commit;
+    await commit;
+    inFlight = undefined;
+  }
+
+  /** Appends a batch; settles every waiting request; never rejects itself. */
+  async function commitBatch(batch: Pending[]): Promise<void> {
     try {
       await o.log.append(batch.flatMap((b) => b.entries));
       for (const b of batch) b.resolve();
