@@ -204,10 +204,21 @@ function parseRequestedScopes(requested: string): ScopeGrant[] {
   return grants;
 }
 
+/**
+ * Resource types a wildcard (`*`) scope does not reach, at mediation and at every decision: the
+ * disclosure log (AuditEvent) names other recipients' disclosures, so only an explicit scope grants it.
+ */
+export const EXPLICIT_ONLY_TYPES: ReadonlySet<string> = new Set(['AuditEvent']);
+
+/** Does a scope's resource type (possibly `*`) cover `type`? */
+export function coversType(scopeType: string, type: string): boolean {
+  return scopeType === type || (scopeType === '*' && !EXPLICIT_ONLY_TYPES.has(type));
+}
+
 /** a ⊆ b: everything `a` allows, `b` allows too. */
 function isSubsetOf(a: ScopeGrant, b: ScopeGrant): boolean {
   if (a.context !== b.context) return false;
-  if (b.resourceType !== '*' && b.resourceType !== a.resourceType) return false;
+  if (b.resourceType !== a.resourceType && !(b.resourceType === '*' && a.resourceType !== '*' && coversType('*', a.resourceType))) return false;
   for (const p of a.permissions) if (!b.permissions.has(p)) return false;
   // b's constraints narrow b; a is inside b only if a is at least as narrow
   return (b.query ?? []).every((c) => (a.query ?? []).some((d) => d.code === c.code && d.value === c.value));
@@ -222,7 +233,7 @@ function intersect(a: ScopeGrant, b: ScopeGrant): ScopeGrant | undefined {
   if (a.context !== b.context) return undefined;
   let resourceType: string;
   if (a.resourceType === '*') resourceType = b.resourceType;
-  else if (b.resourceType === '*' || b.resourceType === a.resourceType) resourceType = a.resourceType;
+  else if (b.resourceType === a.resourceType || (b.resourceType === '*' && coversType('*', a.resourceType))) resourceType = a.resourceType;
   else return undefined;
   const permissions = PERMISSION_ORDER.filter((p) => a.permissions.has(p) && b.permissions.has(p));
   if (!permissions.length) return undefined;

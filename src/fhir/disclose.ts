@@ -52,7 +52,8 @@ export async function release(
   channel: DisclosureChannel,
   candidates: Resource[],
 ): Promise<Released> {
-  const resources = candidates.length ? deps.policy.filter(ctx.principal, candidates) : [];
+  const use = channel === 'search' || channel === 'audit' ? 'search' : 'read';
+  const resources = candidates.length ? deps.policy.filter(ctx.principal, candidates, use) : [];
   if (resources.length) {
     await deps.audit.recordDisclosure({
       principal: ctx.principal,

@@ -13,7 +13,7 @@ import { assertValid } from '../mapping/validate.js';
 import type { ResourceStore } from '../store/types.js';
 import type { FhirContext, FhirDeps, FhirResponse } from './types.js';
 import type { ResourceCatalogue } from './resource-catalogue.js';
-import { anyVisible, authorize, isNarrowed } from './disclose.js';
+import { anyVisible, authorize, isNarrowed, release } from './disclose.js';
 import { idMismatch, invalidBody, invalidIfMatch, multipleMatches, writeForbidden } from './errors.js';
 import { parsePrefer, type ReturnPreference } from './prefer.js';
 import { parseIfMatch, versionHeaders, versionUrl } from './response.js';
@@ -48,8 +48,9 @@ export function ifMatchVersion(header: string | undefined): string | undefined {
 
 /**
  * Conditional create: the resources matching `criteria` (a query string) that this caller may see.
- * Only the matched resource's location leaves (no content), so nothing is disclosed; the match set is
- * still narrowed and filtered by policy, so hidden resources neither match nor block a create.
+ * Only the matched resource's location leaves (no content), but that a resource matches caller-chosen
+ * criteria is itself information about a patient, so a match is recorded as a search disclosure. The
+ * match set is narrowed and filtered by policy, so hidden resources neither match nor block a create.
  * See: https://hl7.org/fhir/R4/http.html#ccreate
  */
 export async function findConditionalMatches(
@@ -69,7 +70,7 @@ export async function findConditionalMatches(
   const result = await store.search({
     resourceType: type, filters: parsed.filters, ...(narrowed ? { narrow: decision.narrow } : {}), count: 2, offset: 0,
   });
-  return deps.policy.filter(ctx.principal, result.resources);
+  return (await release(deps, ctx, decision, 'search', result.resources)).resources;
 }
 
 /** Authorizes and stores a new resource (already sanitized and validated) with an optional chosen id. */

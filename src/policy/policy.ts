@@ -6,25 +6,28 @@
 import { matchesSearchRequest, Operator } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
 import type { Permission, Principal, ScopeGrant } from '../auth/principal.js';
+import { coversType } from '../auth/scopes.js';
 import type { FhirDefinitions } from '../core/fhir-definitions.js';
-import { patientCompartmentOf } from '../store/compartment.js';
+import { patientLinksOf } from '../store/compartment.js';
 import type { SearchFilter } from '../store/types.js';
 import type { Decision, FhirOperation, Interaction, Policy } from './types.js';
 
 /** HL7 v3 PurposeOfUse codes that are treatment, payment or health-care operations (45 CFR 164.506). */
 export const TPO_PURPOSES: ReadonlySet<string> = new Set([
-  'TREAT', 'ETREAT', 'CAREMGT', 'CLINTRL', 'POPHLTH', 'HPAYMT', 'CLMATTCH', 'COVAUTH', 'COVERAGE', 'ELIGDTRM',
-  'ELIGVER', 'ENROLLM', 'REMITADV', 'HOPERAT', 'CAREMGT', 'DONAT', 'FRAUD', 'GOV', 'HACCRED', 'HCOMPL', 'HDECD',
-  'HDIRECT', 'HLEGAL', 'HOUTCOMS', 'HPRGRP', 'HQUALIMP', 'HSYSADMIN', 'MEMADMIN', 'MILCDM', 'PATADMIN',
-  'PATSFTY', 'PERFMSR', 'RECORDMGT', 'SYSDEV', 'HTEST', 'TRAIN',
+  // treatment
+  'TREAT', 'ETREAT', 'CAREMGT',
+  // payment
+  'HPAYMT', 'CLMATTCH', 'COVAUTH', 'COVERAGE', 'ELIGDTRM', 'ELIGVER', 'ENROLLM', 'REMITADV',
+  // health-care operations
+  'HOPERAT', 'HACCRED', 'HCOMPL', 'HDIRECT', 'HOUTCOMS', 'HPRGRP', 'HQUALIMP', 'HSYSADMIN', 'MEMADMIN',
+  'PATADMIN', 'PATSFTY', 'PERFMSR', 'RECORDMGT', 'SYSDEV', 'HTEST', 'TRAIN',
 ]);
+// Deliberately not TPO (45 CFR 164.512 disclosures, which the accounting of disclosures must list):
+// PUBHLTH, POPHLTH, CLINTRL, HRESCH, DONAT, GOV, HLEGAL, MILCDM, HDECD, FRAUD, LABOR, ...
 
 const REQUIRED_PERMISSION: Record<Interaction, Permission> = {
   read: 'r', vread: 'r', history: 'r', everything: 'r', search: 's', create: 'c', update: 'u', delete: 'd',
 };
-
-/** Types a wildcard (`*`) scope does not cover. */
-const EXPLICIT_ONLY: ReadonlySet<string> = new Set(['AuditEvent']);
 
 const deny = (status: 401 | 403 | 404, code: string, reason: string): Decision => ({ effect: 'deny', status, code, reason });
 
@@ -39,14 +42,16 @@ export function createPolicy(defs: FhirDefinitions): Policy {
    */
   const covering = (p: Principal, type: string, perms: readonly Permission[]) =>
     p.grants.filter((g) => usable(p, g)
-      && (g.resourceType === type || (g.resourceType === '*' && !EXPLICIT_ONLY.has(type)))
+      && coversType(g.resourceType, type)
       && perms.some((x) => g.permissions.has(x)));
 
   /** True when the resource lies in the token's patient compartment, or the token is not confined. */
   function withinPatient(p: Principal, grants: ScopeGrant[], resource: Resource): boolean {
-    if (!p.patient || !inCompartmentModel(resource.resourceType)) return true;
-    if (grants.some((g) => g.context !== 'patient')) return true;
-    return patientCompartmentOf(defs, resource).includes(p.patient);
+    if (!inCompartmentModel(resource.resourceType)) return true;
+    const links = patientLinksOf(defs, resource);
+    if (links.unresolved) return false;
+    if (!p.patient || grants.some((g) => g.context !== 'patient')) return true;
+    return links.patients.includes(p.patient);
   }
 
   function meetsConstraints(grants: ScopeGrant[], resource: Resource): boolean {
@@ -64,6 +69,9 @@ export function createPolicy(defs: FhirDefinitions): Policy {
   return {
     decide(p, op: FhirOperation): Decision {
       const perm = REQUIRED_PERMISSION[op.interaction];
+      if ((perm === 'c' || perm === 'u' || perm === 'd') && p.partner.kind !== 'internal') {
+        return deny(403, 'GW_WRITE_NOT_ALLOWED', 'only the organization\'s internal systems may write');
+      }
       const grants = covering(p, op.resourceType, [perm]);
       if (!grants.length) {
         return deny(403, 'GW_SCOPE_INSUFFICIENT', `the token's scopes do not allow ${op.interaction} on ${op.resourceType}`);
@@ -89,8 +97,9 @@ export function createPolicy(defs: FhirDefinitions): Policy {
       };
     },
 
-    filter(p, resources) {
-      return resources.filter((r) => visible(p, r, ['r', 's']));
+    filter(p, resources, use = 'read') {
+      const perms: readonly Permission[] = use === 'search' ? ['s', 'r'] : ['r'];
+      return resources.filter((r) => visible(p, r, perms));
     },
 
     mayWrite(p, interaction, resource) {

@@ -30,9 +30,12 @@ export interface Policy {
   /**
    * What may actually leave: drops every resource the principal may not see (type not in scope,
    * outside the patient compartment, not matching a granular scope constraint). Applied to the
-   * final response set, after _include/_revinclude, so nothing rides along.
+   * final response set, after _include/_revinclude, so nothing rides along. `use` names the permission
+   * that lets a resource leave: 'read' (default: read, vread, history, $everything) needs `r`;
+   * 'search' (a searchset, its matches and includes) accepts `s` or `r`. A compartment resource whose
+   * patient cannot be named (identifier-only subject) never leaves.
    */
-  filter(principal: Principal, resources: Resource[]): Resource[];
+  filter(principal: Principal, resources: Resource[], use?: 'read' | 'search'): Resource[];
   /** Whether a write of `resource` (its post-image; for updates also the pre-image) is allowed. */
   mayWrite(principal: Principal, interaction: 'create' | 'update' | 'delete', resource: Resource): boolean;
 }

@@ -9,10 +9,17 @@ import type { Reference, Resource } from '@medplum/fhirtypes';
 import type { FhirDefinitions } from '../core/fhir-definitions.js';
 
 const PATIENT_REF = /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/.*)?$/;
-const compiled = new WeakMap<FhirDefinitions, Map<string, FhirPathAtom[]>>();
+const compiled = new WeakMap<FhirDefinitions, Map<string, CompiledParam[]>>();
+
+interface CompiledParam { code: string; atom: FhirPathAtom }
+
+/** Parameters naming the resource's subject: a link there without a literal reference cannot be placed. */
+const SUBJECT_PARAMS: ReadonlySet<string> = new Set(['patient', 'subject']);
+/** Built by the gateway from its own log, with literal references only. */
+const GATEWAY_GENERATED: ReadonlySet<string> = new Set(['AuditEvent']);
 
 /** Parsed compartment-parameter expressions of one type (`.where(resolve() is X)` removed: nothing resolves in memory). */
-function atomsFor(defs: FhirDefinitions, resourceType: string): FhirPathAtom[] {
+function atomsFor(defs: FhirDefinitions, resourceType: string): CompiledParam[] {
   let byType = compiled.get(defs);
   if (!byType) compiled.set(defs, (byType = new Map()));
   let atoms = byType.get(resourceType);
@@ -22,7 +29,7 @@ function atomsFor(defs: FhirDefinitions, resourceType: string): FhirPathAtom[] {
       const p = defs.searchParam(resourceType, code);
       if (!p || p.type !== 'reference') continue;
       try {
-        atoms.push(parseFhirPath(p.expression.replace(/\.where\(resolve\(\) is [A-Za-z]+\)/g, '')));
+        atoms.push({ code, atom: parseFhirPath(p.expression.replace(/\.where\(resolve\(\) is [A-Za-z]+\)/g, '')) });
       } catch {
         // An expression the parser cannot read puts nothing in the compartment (and is caught by tests).
       }
@@ -32,26 +39,50 @@ function atomsFor(defs: FhirDefinitions, resourceType: string): FhirPathAtom[] {
   return atoms;
 }
 
-/** Ids of the Patients whose compartment contains this resource (a Patient is in its own). */
-export function patientCompartmentOf(defs: FhirDefinitions, resource: Resource): string[] {
+export interface PatientLinks {
+  /** Ids of the Patients whose compartment contains the resource (a Patient is in its own). */
+  patients: string[];
+  /**
+   * True when the resource's subject (or any reference typed Patient) names no resource literally
+   * (identifier-only, display-only, or a contained `#` reference): it may be about a patient the gateway
+   * cannot name, so it must not leave, since its disclosure could not be logged against that patient.
+   */
+  unresolved: boolean;
+}
+
+/** Where a resource sits in Patient compartments. */
+export function patientLinksOf(defs: FhirDefinitions, resource: Resource): PatientLinks {
   const out = new Set<string>();
+  let unresolved = false;
   if (resource.resourceType === 'Patient' && resource.id) out.add(resource.id);
   const atoms = atomsFor(defs, resource.resourceType);
-  if (!atoms.length) return [...out];
-  const input = [toTypedValue(resource)];
-  for (const atom of atoms) {
-    let values;
-    try {
-      values = evalFhirPathTyped(atom, input);
-    } catch {
-      continue;
-    }
-    for (const v of values) {
-      const ref = (v.value as Reference | undefined)?.reference;
-      if (typeof ref !== 'string') continue;
-      const m = PATIENT_REF.exec(ref);
-      if (m?.[1]) out.add(m[1]);
+  if (atoms.length) {
+    const input = [toTypedValue(resource)];
+    const checkLinks = !GATEWAY_GENERATED.has(resource.resourceType);
+    for (const { code, atom } of atoms) {
+      let values;
+      try {
+        values = evalFhirPathTyped(atom, input);
+      } catch {
+        unresolved = checkLinks;
+        continue;
+      }
+      for (const v of values) {
+        const r = v.value as Reference | undefined;
+        const ref = r?.reference;
+        if (typeof ref !== 'string' || ref.startsWith('#')) {
+          if (checkLinks && (SUBJECT_PARAMS.has(code) || r?.type === 'Patient')) unresolved = true;
+          continue;
+        }
+        const m = PATIENT_REF.exec(ref);
+        if (m?.[1]) out.add(m[1]);
+      }
     }
   }
-  return [...out];
+  return { patients: [...out], unresolved };
+}
+
+/** Ids of the Patients whose compartment contains this resource (a Patient is in its own). */
+export function patientCompartmentOf(defs: FhirDefinitions, resource: Resource): string[] {
+  return patientLinksOf(defs, resource).patients;
 }

@@ -24,11 +24,13 @@ export const LAB = 'http://terminology.hl7.org/CodeSystem/observation-category|l
 export const DEFAULT_LIMITS: FhirLimits = { defaultCount: 20, maxCount: 100, maxBundleEntries: 1000, maxIncludes: 200 };
 
 /** A principal as auth would build it from a token. */
-export function principal(scope: string, o: { patient?: string; client?: string; purposeOfUse?: string } = {}): Principal {
+export function principal(scope: string, o: { patient?: string; client?: string; purposeOfUse?: string; kind?: string } = {}): Principal {
   const client = o.client ?? 'test-client';
+  // Writes are for the organization's internal systems: a principal with write scopes is one unless told otherwise.
+  const kind = o.kind ?? (/\.[a-z]*[cud]/.test(scope) && !/\.read\b/.test(scope) ? 'internal' : 'ehr');
   return {
     clientId: client,
-    partner: { id: `partner-${client}`, name: `Partner ${client}`, kind: 'ehr' },
+    partner: { id: `partner-${client}`, name: `Partner ${client}`, kind },
     tokenId: `jti-${client}`,
     scope,
     grants: parseScopes(scope),
