@@ -44,7 +44,7 @@ type Scenario = keyof typeof TARGETS;
 interface Measured { rps: number; p50: number; p99: number; non2xx: number; errors: number; total: number }
 interface BackendResult {
   ready: TargetReady;
-  runs: Record<Scenario, { bare: Measured; gateway: Measured }>;
+  runs: Record<Scenario, { bare: Measured; gateway: Measured; drainMs: number }>;
   stats: TargetStats;
 }
 
@@ -108,7 +108,7 @@ async function measure(child: ChildProcess, ready: TargetReady): Promise<Backend
   const runs = {} as BackendResult['runs'];
   for (const scenario of ['read', 'search'] as const) {
     const path = scenario === 'read' ? ready.readPath : ready.searchPath;
-    runs[scenario] = await compare(`${ready.bareUrl}${path}`, `${ready.gatewayUrl}${path}`, auth, `${backend} ${scenario}`);
+    runs[scenario] = await compare(child, `${ready.bareUrl}${path}`, `${ready.gatewayUrl}${path}`, auth, `${backend} ${scenario}`);
   }
   child.send({ type: 'stats' });
   const stats = await next<TargetStats>(child, 'stats', 60_000);
@@ -122,23 +122,36 @@ async function measure(child: ChildProcess, ready: TargetReady): Promise<Backend
  * (bare, gateway, bare, gateway, ...), so background load on the machine hits both sides alike.
  * req/s = requests / seconds over all slices; p50 = mean of the slices' p50; p99 = worst slice's p99.
  */
-async function compare(bareUrl: string, gatewayUrl: string, headers: Record<string, string>, label: string): Promise<{ bare: Measured; gateway: Measured }> {
+async function compare(
+  child: ChildProcess, bareUrl: string, gatewayUrl: string, headers: Record<string, string>, label: string,
+): Promise<{ bare: Measured; gateway: Measured; drainMs: number }> {
+  let drainMs = 0;
+  /** autocannon, then wait until the server process has answered every request it accepted. */
+  const run = async (o: { url: string; duration: number; headers?: Record<string, string> }) => {
+    const r = await autocannon({ connections, ...o });
+    child.send({ type: 'drain' });
+    const d = await next<{ type: 'drained'; ms: number; left: number }>(child, 'drained', 330_000);
+    drainMs += d.ms;
+    if (d.left) log(`  ${label}: ${d.left} requests still running after ${Math.round(d.ms / 1000)} s`);
+    return r;
+  };
   if (warmup > 0) {
-    await autocannon({ url: bareUrl, connections, duration: warmup });
-    await autocannon({ url: gatewayUrl, connections, duration: warmup, headers });
+    await run({ url: bareUrl, duration: warmup });
+    await run({ url: gatewayUrl, duration: warmup, headers });
   }
   const slices: { bare: Result[]; gateway: Result[] } = { bare: [], gateway: [] };
   const slice = Math.max(1, duration / rounds);
   for (let i = 0; i < rounds; i++) {
-    slices.bare.push(await autocannon({ url: bareUrl, connections, duration: slice }));
-    slices.gateway.push(await autocannon({ url: gatewayUrl, connections, duration: slice, headers }));
+    slices.bare.push(await run({ url: bareUrl, duration: slice }));
+    slices.gateway.push(await run({ url: gatewayUrl, duration: slice, headers }));
   }
-  const out = { bare: combine(slices.bare), gateway: combine(slices.gateway) };
+  const out = { bare: combine(slices.bare), gateway: combine(slices.gateway), drainMs };
   for (const side of ['bare', 'gateway'] as const) {
     const m = out[side];
     log(`  ${`${label} ${side}`.padEnd(24)} ${m.rps.toFixed(0).padStart(7)} req/s  p50 ${m.p50} ms  p99 ${m.p99} ms` +
       (m.non2xx || m.errors ? `  (${m.non2xx} non-2xx, ${m.errors} errors)` : ''));
   }
+  if (drainMs > 1000) log(`  ${label}: waited ${(drainMs / 1000).toFixed(1)} s in all for the server to finish requests clients had given up on`);
   return out;
 }
 
@@ -185,7 +198,7 @@ const exited = (child: ChildProcess) => new Promise<void>((resolve) => {
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number) => (n < 10 ? n.toFixed(1) : n.toFixed(0));
 /** Two decimals, or two significant digits below 0.1 (0.0048x, not 0.00x). */
-const ratioText = (r: number) => (r >= 0.1 ? r.toFixed(2) : r.toPrecision(2));
+const ratioText = (r: number) => (!Number.isFinite(r) ? 'n/a' : r >= 0.1 ? r.toFixed(2) : r === 0 ? '0' : r.toPrecision(2));
 
 function render(results: BackendResult[], seconds: number): string {
   const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
@@ -202,8 +215,8 @@ function render(results: BackendResult[], seconds: number): string {
       `in ${rounds} slices alternating bare and gateway (req/s over all slices, p50 their mean, p99 the worst slice).`);
   }
   lines.push('');
-  lines.push('| store | request | bare express req/s | gateway req/s | gateway / bare | target | bare p50 / p99 (ms) | gateway p50 / p99 (ms) |');
-  lines.push('|---|---|--:|--:|--:|--:|--:|--:|');
+  lines.push('| store | request | bare express req/s | gateway req/s | gateway / bare | target | bare p50 / p99 (ms) | gateway p50 / p99 (ms) | gateway first request, cold (ms) |');
+  lines.push('|---|---|--:|--:|--:|--:|--:|--:|--:|');
   for (const r of results) {
     for (const scenario of ['read', 'search'] as const) {
       const { bare, gateway } = r.runs[scenario];
@@ -212,8 +225,8 @@ function render(results: BackendResult[], seconds: number): string {
       const bad = gateway.non2xx || gateway.errors ? ` (${gateway.non2xx} non-2xx, ${gateway.errors} errors)` : '';
       const label = scenario === 'read' ? `read \`GET /fhir/Observation/{id}\` (${int(r.ready.readBytes)} B)` :
         `search \`?patient&category=laboratory&_count=20\` (${int(r.ready.searchBytes)} B)`;
-      lines.push(`| ${r.ready.backend} | ${label} | ${int(bare.rps)} | ${int(gateway.rps)}${bad} | **${ratioText(ratio)}x** | ≥ ${TARGETS[scenario]}x ${verdict} | ` +
-        `${ms(bare.p50)} / ${ms(bare.p99)} | ${ms(gateway.p50)} / ${ms(gateway.p99)} |`);
+      lines.push(`| ${r.ready.backend} | ${label} | ${int(bare.rps)} | ${int(gateway.rps)}${bad} | **${ratioText(ratio)}${Number.isFinite(ratio) ? 'x' : ''}** | ≥ ${TARGETS[scenario]}x ${verdict} | ` +
+        `${ms(bare.p50)} / ${ms(bare.p99)} | ${ms(gateway.p50)} / ${ms(gateway.p99)} | ${ms(r.ready.firstRequestMs[scenario])} |`);
     }
   }
   lines.push('');

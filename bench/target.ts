@@ -5,7 +5,8 @@
  * servers' event loop; both servers share this process, so they run on the same terms.
  *
  * Messages: -> parent { type: 'ready', ... } | { type: 'go', token } | { type: 'stats', ... } | { type: 'error', message }
- *           <- parent { type: 'go' } (load is about to start) | { type: 'stats' } (load is over) | { type: 'stop' }
+ *           <- parent { type: 'go' } (load is about to start) | { type: 'drain' } (-> { type: 'drained', ms, left })
+ *                     | { type: 'stats' } (load is over) | { type: 'stop' }
  */
 import { createServer, type Server } from 'node:http';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,6 +35,8 @@ export interface TargetReady {
   readBytes: number;
   searchBytes: number;
   searchEntries: number;
+  /** Latency of the first (unloaded, cold) gateway read and search. */
+  firstRequestMs: { read: number; search: number };
   ingest: { patients: number; observations: number; ms: number; chunk: number; concurrency: number };
   /** Time spent refreshing planner statistics after the fill (absent with BENCH_ANALYZE=0). */
   analyzeMs?: number;
@@ -152,8 +155,12 @@ async function main(): Promise<void> {
   const readPath = `/fhir/Observation/${readId}`;
   const searchPath = `/fhir/Observation?patient=${patientId(target)}&category=laboratory&_count=20`;
   const gatewayUrl = `http://127.0.0.1:${port(gatewayServer)}`;
+  let t = performance.now();
   const readBody = await fetchJson(`${gatewayUrl}${readPath}`, token);
+  const readMs = performance.now() - t;
+  t = performance.now();
   const searchBody = await fetchJson(`${gatewayUrl}${searchPath}`, token) as Bundle;
+  const searchMs = performance.now() - t;
   const searchEntries = searchBody.entry?.length ?? 0;
   if ((readBody as Resource).id !== readId) throw new Error(`the gateway read answered ${JSON.stringify(readBody).slice(0, 200)}`);
   let labs = 0;
@@ -175,6 +182,7 @@ async function main(): Promise<void> {
     readBytes: JSON.stringify(readBody).length,
     searchBytes: JSON.stringify(searchBody).length,
     searchEntries,
+    firstRequestMs: { read: readMs, search: searchMs },
     ingest: { patients, observations, ms: ingestMs, chunk, concurrency: fillConcurrency },
     analyzeMs: analyze ? analyzeMs : undefined,
     rssAfterLoadMb: mb(process.memoryUsage().rss),
@@ -183,7 +191,11 @@ async function main(): Promise<void> {
 
   process.on('message', (m: { type: string }) => {
     void (async () => {
-      if (m.type === 'go') {
+      if (m.type === 'drain') {
+        const t = performance.now();
+        while (inFlight > 0 && performance.now() - t < 300_000) await new Promise((r) => setTimeout(r, 20));
+        send({ type: 'drained', ms: performance.now() - t, left: inFlight });
+      } else if (m.type === 'go') {
         const go: TargetGo = { type: 'go', token: await issueToken(gw) };
         await profiler?.start();
         send(go);
@@ -262,8 +274,23 @@ async function fetchJson(url: string, token: string): Promise<unknown> {
   return body;
 }
 
+/**
+ * Requests whose handler has not answered yet, over both servers. A client that gave up (autocannon
+ * stops at the end of a slice) does not stop a handler, so the parent waits for this to reach 0
+ * ('drain') before the next slice: one side's backlog must not eat the other side's measurement.
+ */
+let inFlight = 0;
+
 function listen(app: express.Express, config: { http: { headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number } }): Promise<Server> {
-  const server = createServer(app);
+  const server = createServer((req, res) => {
+    inFlight++;
+    let done = false;
+    const finish = () => { if (!done) { done = true; inFlight--; } };
+    const end = res.end.bind(res) as (...a: unknown[]) => unknown;
+    (res as { end: (...a: unknown[]) => unknown }).end = (...a: unknown[]) => { finish(); return end(...a); };
+    res.once('finish', finish);
+    app(req, res);
+  });
   // The same socket settings as src/main.ts, for both servers.
   server.headersTimeout = config.http.headersTimeoutMs;
   server.requestTimeout = config.http.requestTimeoutMs;

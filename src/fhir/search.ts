@@ -11,7 +11,7 @@ import type { Bundle, BundleEntry, OperationOutcome, Resource } from '@medplum/f
 import { GW_CODE_SYSTEM } from '../core/outcome.js';
 import type { FhirContext, FhirDeps, FhirResponse } from './types.js';
 import type { ResourceCatalogue } from './resource-catalogue.js';
-import { authorize, isNarrowed, release } from './disclose.js';
+import { authorize, isNarrowed, release, type Permit } from './disclose.js';
 import { resolveIncludes } from './include.js';
 import { fullUrl, pageLinks, trimBase } from './response.js';
 import { parseSearch, type ParsedSearch } from './search-parse.js';
@@ -50,6 +50,9 @@ export async function runSearch(
   });
   const narrowed = isNarrowed(decision);
   const wantTotal = parsed.summary === 'count' || parsed.total !== 'none';
+  // A total over patient data says something about patients (how many results a patient or an
+  // identifier has), so there it is only the count of what policy lets leave, and it is recorded.
+  const aboutPatients = parsed.resourceType === 'Patient' || deps.defs.patientCompartmentParams(parsed.resourceType).length > 0;
 
   const result = await deps.store.search({
     resourceType: parsed.resourceType,
@@ -58,11 +61,26 @@ export async function runSearch(
     ...(parsed.sort.length ? { sort: parsed.sort } : {}),
     count: parsed.count,
     offset: parsed.offset,
-    total: wantTotal && !narrowed,
+    total: wantTotal && !narrowed && !aboutPatients,
   });
 
   const included = await resolveIncludes(deps.store, catalogue, deps.fhirBase, result.resources, parsed, deps.limits.maxIncludes);
   const { resources, dropped } = await release(deps, ctx, decision, 'search', [...result.resources, ...included.resources]);
+
+  let total: number | undefined;
+  if (wantTotal && !aboutPatients) {
+    total = result.total !== undefined && !narrowed && dropped === 0 ? result.total : undefined;
+  } else if (wantTotal && !narrowed && parsed.count === 0) {
+    total = await countReleased(deps, ctx, decision, parsed);
+  } else if (wantTotal && !narrowed && dropped === 0 && result.resources.length > 0
+    && (parsed.patients.length > 0 || (parsed.offset === 0 && !result.hasMore))) {
+    // Every match on this page left and was recorded; the total then adds only how many more the same
+    // named patients have (or nothing, when this page is all there is).
+    const all = await deps.store.search({
+      resourceType: parsed.resourceType, filters: parsed.filters, count: 0, offset: 0, total: true,
+    });
+    total = all.total;
+  }
 
   const matchKeys = new Set(result.resources.map(refKey));
   const entries: BundleEntry[] = resources.map((r) => {
@@ -78,7 +96,7 @@ export async function runSearch(
   const bundle: Bundle = {
     resourceType: 'Bundle',
     type: 'searchset',
-    ...(result.total !== undefined && !narrowed && dropped === 0 ? { total: result.total } : {}),
+    ...(total !== undefined ? { total } : {}),
     link: pageLinks({
       url: `${trimBase(deps.fhirBase)}/${parsed.resourceType}`,
       params: parsed.linkParams,
@@ -89,6 +107,26 @@ export async function runSearch(
     entry: entries,
   };
   return bundle;
+}
+
+/** Most matches a count over patient data may cover; beyond it the total is left out. */
+const MAX_COUNTED = 1000;
+
+/**
+ * `_summary=count` / `_count=0` over patient data: the count of matches policy lets leave, each
+ * recorded as disclosed (their existence is what the count reveals). Undefined when there are more than
+ * MAX_COUNTED, rather than an unrecorded number.
+ */
+async function countReleased(deps: FhirDeps, ctx: FhirContext, decision: Permit, parsed: ParsedSearch): Promise<number | undefined> {
+  const all = await deps.store.search({
+    resourceType: parsed.resourceType,
+    filters: parsed.filters,
+    ...(isNarrowed(decision) ? { narrow: decision.narrow } : {}),
+    count: MAX_COUNTED,
+    offset: 0,
+  });
+  if (all.hasMore) return undefined;
+  return (await release(deps, ctx, decision, 'search', all.resources)).resources.length;
 }
 
 /** A searchset outcome entry telling the client the include set was cut at the limit. */

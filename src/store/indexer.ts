@@ -52,9 +52,11 @@ export const MIN_INSTANT = -8.64e15;
 export const MAX_INSTANT = 8.64e15;
 
 interface CompiledPart {
+  /** The expression as evaluated (reference type filter stripped): parts with equal keys share one evaluation. */
+  key: string;
   atom: FhirPathAtom;
-  /** Top-level element the expression starts from; undefined when it cannot be told (always evaluate). */
-  root?: string;
+  /** Leading element path the expression needs (`meta.security`, `valueQuantity`); empty: always evaluate. */
+  path: readonly PathStep[];
   /** From `.where(resolve() is X)`: keep only references to these types. */
   referenceTypes?: ReadonlySet<string>;
 }
@@ -78,15 +80,18 @@ export function createIndexer(defs: FhirDefinitions): Indexer {
     index(resource) {
       const rows: IndexRows = { token: [], string: [], date: [], reference: [], quantity: [], number: [], uri: [], compartment: [] };
       const input = [toTypedValue(resource)];
-      const keys = Object.keys(resource);
+      const evaluated = new Map<string, TypedValue[]>(); // `code` and `combo-code` share `Observation.code`
       for (const param of paramsOf(resource.resourceType)) {
         for (const part of param.parts) {
-          if (part.root !== undefined && !hasElement(resource, keys, part.root)) continue;
-          let values: TypedValue[];
-          try {
-            values = evalFhirPathTyped(part.atom, input);
-          } catch {
-            continue; // an expression the engine cannot evaluate on this resource indexes nothing
+          if (!hasPath(resource, part.path)) continue;
+          let values = evaluated.get(part.key);
+          if (!values) {
+            try {
+              values = evalFhirPathTyped(part.atom, input);
+            } catch {
+              values = []; // an expression the engine cannot evaluate on this resource indexes nothing
+            }
+            evaluated.set(part.key, values);
           }
           for (const v of values) addValue(rows, param, part, v);
         }
@@ -99,11 +104,12 @@ export function createIndexer(defs: FhirDefinitions): Indexer {
 
 function compileParams(defs: FhirDefinitions, resourceType: string): CompiledParam[] {
   const out: CompiledParam[] = [];
+  const atoms = new Map<string, FhirPathAtom | undefined>(); // one parse per distinct expression
   for (const p of defs.searchParams(resourceType).values()) {
     if (!INDEXED_TYPES.has(p.type) || COLUMN_PARAMS.has(p.code) || !p.expression.trim()) continue;
     const parts: CompiledPart[] = [];
     for (const expr of splitUnion(p.expression)) {
-      const part = compilePart(resourceType, expr);
+      const part = compilePart(resourceType, expr, atoms);
       if (part) parts.push(part);
     }
     if (parts.length) out.push({ code: p.code, type: p.type, parts });
@@ -113,33 +119,74 @@ function compileParams(defs: FhirDefinitions, resourceType: string): CompiledPar
 
 const RESOLVE_IS = /\.where\(\s*resolve\(\)\s+is\s+([A-Za-z]+)\s*\)/g;
 
-function compilePart(resourceType: string, expression: string): CompiledPart | undefined {
+function compilePart(
+  resourceType: string,
+  expression: string,
+  atoms: Map<string, FhirPathAtom | undefined>,
+): CompiledPart | undefined {
   const referenceTypes = new Set([...expression.matchAll(RESOLVE_IS)].map((m) => m[1] as string));
-  const stripped = expression.replace(RESOLVE_IS, '');
-  let atom: FhirPathAtom;
-  try {
-    atom = parseFhirPath(stripped);
-  } catch {
-    return undefined; // not evaluable in memory (the definitions ship a few such expressions)
-  }
-  const root = new RegExp(`^\\(?\\s*${resourceType}\\.([a-z][A-Za-z0-9]*)`).exec(stripped)?.[1];
+  const key = expression.replace(RESOLVE_IS, '');
+  if (!atoms.has(key)) atoms.set(key, parseOrUndefined(key));
+  const atom = atoms.get(key);
+  if (!atom) return undefined;
   return {
+    key,
     atom,
-    ...(root ? { root } : {}),
+    path: leadingPath(resourceType, key),
     ...(referenceTypes.size ? { referenceTypes } : {}),
   };
 }
 
-/** Whether the resource has element `name`, directly or as a choice (`value` -> `valueQuantity`). */
-function hasElement(resource: Resource, keys: readonly string[], name: string): boolean {
-  if ((resource as unknown as Record<string, unknown>)[name] !== undefined) return true;
-  for (const k of keys) {
-    if (k.length > name.length && k.startsWith(name)) {
-      const c = k.charCodeAt(name.length);
-      if (c >= 65 && c <= 90) return true;
+/**
+ * One element on the way into a resource: key `name`, or a choice key `name[x]` — any type
+ * (`value` -> `valueQuantity`), or only `typed` when the expression casts (`as Quantity`).
+ */
+interface PathStep {
+  name: string;
+  typed?: string;
+}
+
+/**
+ * The member path an expression starts with, as far as it can be read without evaluating:
+ * `Observation.meta.security` -> meta, security; `(Observation.value as Quantity)` -> valueQuantity.
+ * If an element on it is absent, the expression yields nothing and need not be evaluated.
+ */
+function leadingPath(resourceType: string, expression: string): PathStep[] {
+  // Members only: a name followed by `(` is a function (`.where(`), where the readable path ends.
+  const m = new RegExp(`^\\(?\\s*${resourceType}((?:\\.[a-z][A-Za-z0-9]*(?![A-Za-z0-9(]))+)(?:\\s+as\\s+([A-Za-z]+)\\s*\\)|\\.as\\(([A-Za-z]+)\\))?`).exec(expression);
+  if (!m) return [];
+  const steps = (m[1] as string).slice(1).split('.').map((name): PathStep => ({ name }));
+  const type = m[2] ?? m[3];
+  const last = steps[steps.length - 1] as PathStep;
+  if (type) last.typed = last.name + type.charAt(0).toUpperCase() + type.slice(1);
+  return steps;
+}
+
+/** Whether some value exists along the path (through arrays); false means the expression cannot match. */
+function hasPath(value: unknown, path: readonly PathStep[], from = 0): boolean {
+  if (from === path.length) return true;
+  if (Array.isArray(value)) return value.some((v) => hasPath(v, path, from));
+  if (value === null || typeof value !== 'object') return false;
+  const o = value as Record<string, unknown>;
+  const step = path[from] as PathStep;
+  if (o[step.name] !== undefined && hasPath(o[step.name], path, from + 1)) return true;
+  if (step.typed !== undefined) return o[step.typed] !== undefined && hasPath(o[step.typed], path, from + 1);
+  for (const k in o) {
+    if (k.length > step.name.length && k.startsWith(step.name)) {
+      const c = k.charCodeAt(step.name.length);
+      if (c >= 65 && c <= 90 && hasPath(o[k], path, from + 1)) return true;
     }
   }
   return false;
+}
+
+/** Undefined for the few shipped expressions the engine cannot parse (they index nothing). */
+function parseOrUndefined(expression: string): FhirPathAtom | undefined {
+  try {
+    return parseFhirPath(expression);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Splits a FHIRPath union at top-level `|` (not inside parentheses or quotes). */

@@ -81,3 +81,33 @@ describe('minimum necessary', () => {
     assert.equal(explicit.scope, 'system/AuditEvent.rs');
   });
 });
+
+describe('totals over patient data', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await createTestApp();
+    await t.addPartner({ id: 'ehr-1', scopes: ['system/*.rs'] });
+    await t.seed(patient('gail', 'Golf'), observation('g1', 'gail'), observation('g2', 'gail'));
+  });
+  after(() => t.close());
+
+  it('counts with _summary=count only what may leave, and records the count as a disclosure of those resources', async () => {
+    const tok = await t.token({ partner: 'ehr-1' });
+    const before = (await t.stores.disclosures.listByPatient('gail')).length;
+    const res = await request(t.app).get('/fhir/Observation?patient=gail&_summary=count').auth(tok, { type: 'bearer' });
+    assert.equal(res.status, 200);
+    assert.equal(res.body.total, 2);
+    assert.equal((res.body.entry ?? []).length, 0);
+    const log = await t.stores.disclosures.listByPatient('gail');
+    assert.equal(log.length, before + 1);
+    assert.deepEqual(log.at(-1)!.resources.map((r) => r.id).sort(), ['g1', 'g2']);
+  });
+
+  it('confirms that an identifier belongs to a patient only with a recorded disclosure', async () => {
+    const tok = await t.token({ partner: 'ehr-1' });
+    const before = (await t.stores.disclosures.listByPatient('gail')).length;
+    const res = await request(t.app).get('/fhir/Patient?identifier=MRN-gail&_summary=count').auth(tok, { type: 'bearer' });
+    assert.equal(res.body.total, 1);
+    assert.equal((await t.stores.disclosures.listByPatient('gail')).length, before + 1);
+  });
+});

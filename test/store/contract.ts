@@ -488,6 +488,20 @@ export function storeContract(name: string, open: OpenStores, opts: ContractOpti
         assert.equal(onlyTotal.total, 2);
       });
 
+      it('pages one patient in lastUpdated order, ties by id, also newest first and under narrowing', async () => {
+        clock.advance(1000);
+        await stores.resources.create(observation('o9b', 'p1'), { id: 'o9b' });
+        await stores.resources.create(observation('o9a', 'p1'), { id: 'o9a' }); // same instant as o9b
+        const page = async (extra: Partial<SearchQuery>, offset: number) =>
+          ids((await search('Observation', [f('patient', 'p1')], { count: 2, offset, ...extra })).resources);
+        assert.deepEqual([...(await page({}, 0)), ...(await page({}, 2))], ['o1', 'o2', 'o9a', 'o9b']);
+        const newest = { sort: [{ code: '_lastUpdated', descending: true }] };
+        assert.deepEqual([...(await page(newest, 0)), ...(await page(newest, 2))], ['o9a', 'o9b', 'o2', 'o1']);
+        const r = await search('Observation', [f('category', 'laboratory')], { count: 2, offset: 0, narrow: { compartmentPatient: 'p1' } });
+        assert.deepEqual(ids(r.resources), ['o1', 'o9a']);
+        assert.equal(r.hasMore, true);
+      });
+
       it('narrows to a patient compartment', async () => {
         assert.deepEqual(await found('Observation', [], { narrow: { compartmentPatient: 'p1' } }), ['o1', 'o2']);
         assert.deepEqual(await found('Observation', [f('code', '2345-7')], { narrow: { compartmentPatient: 'p2' } }), ['o3']);

@@ -158,6 +158,29 @@ describe('indexer', () => {
     assert.deepEqual(rowsOf(rows, 'reference', 'performer'), []);
   });
 
+  it('skips expressions whose elements are absent but never one whose element is present', () => {
+    const codes = (rows: IndexRows) => new Set(Object.values(rows).flat().map((r) => (r as { code?: string }).code));
+    const obs = codes(index({
+      resourceType: 'Observation', id: 'o', status: 'final', code: { text: 'x' },
+      valueCodeableConcept: { coding: [{ code: 'a' }] },
+      component: [{ code: { coding: [{ code: 'c' }] }, valueQuantity: { value: 1 } }],
+      effectiveInstant: '2020-01-01T00:00:00Z',
+      meta: { tag: [{ code: 't' }], profile: ['http://example.org/p'] },
+    } as Resource));
+    for (const c of ['value-concept', 'combo-value-concept', 'component-code', 'component-value-quantity', 'combo-value-quantity', 'date', '_tag', '_profile']) {
+      assert.ok(obs.has(c), c);
+    }
+    for (const c of ['value-quantity', 'value-date', 'value-string', '_security', '_source']) assert.ok(!obs.has(c), c);
+    // `.as(string)` on abatementDateTime: medplum would return the dateTime; the cast rules it out.
+    const condition = codes(index({
+      resourceType: 'Condition', id: 'c', subject: { reference: 'Patient/p' }, abatementDateTime: '2021', onsetAge: { value: 5, code: 'a' },
+    } as Resource));
+    assert.ok(condition.has('abatement-date') && condition.has('onset-age'));
+    assert.ok(!condition.has('abatement-string') && !condition.has('onset-date'));
+    // A member path ends at a function: `Patient.telecom.where(system='phone')` needs only `telecom`.
+    assert.ok(codes(index({ resourceType: 'Patient', id: 'p', telecom: [{ system: 'phone', value: '1' }] })).has('phone'));
+  });
+
   it('drops duplicate rows reached through two expressions', () => {
     const rows = index(observation);
     const keys = rows.token.map((r) => JSON.stringify(r));

@@ -3,7 +3,7 @@ import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { ManualClock } from '../../src/core/clock.js';
 import { loadFhirDefinitions } from '../../src/core/fhir-definitions.js';
-import { openPostgresStores } from '../../src/store/postgres/index.js';
+import { assertDurable, openPostgresStores } from '../../src/store/postgres/index.js';
 import { storeContract } from './contract.js';
 
 const url = process.env.TEST_PG_URL;
@@ -45,6 +45,23 @@ storeContract(
     rawSql: (sql) => withClient((c) => c.query(sql), schemas.at(-1)),
   },
 );
+
+describe('postgres store: durability check', () => {
+  /** A stand-in answering SHOW with fixed settings. */
+  const settings = (values: Record<string, string>) => ({
+    query: async (text: string) => {
+      const name = text.replace('SHOW ', '');
+      return { rows: [{ [name]: values[name] }] };
+    },
+  }) as unknown as Parameters<typeof assertDurable>[0];
+
+  it('refuses synchronous_commit=off and fsync=off, accepts on', async () => {
+    await assertDurable(settings({ fsync: 'on', synchronous_commit: 'on' }));
+    await assert.rejects(assertDurable(settings({ fsync: 'on', synchronous_commit: 'off' })), /synchronous_commit is 'off'/);
+    await assert.rejects(assertDurable(settings({ fsync: 'on', synchronous_commit: 'local' })), /synchronous_commit/);
+    await assert.rejects(assertDurable(settings({ fsync: 'off', synchronous_commit: 'on' })), /fsync is 'off'/);
+  });
+});
 
 describe('postgres store: start-up', { skip }, () => {
   it('applies migrations once when several processes open the same schema at once', async () => {

@@ -81,25 +81,39 @@ describe('sqlite store: query plans (no planner statistics, as on a fresh databa
     return (db.prepare(`EXPLAIN QUERY PLAN ${compiled.text}`).all(...compiled.params) as Array<{ detail: string }>).map((r) => r.detail);
   };
   const f = (code: string, value: string, modifier?: string): SearchFilter => ({ code, ...(modifier ? { modifier } : {}), values: [{ value }] });
-  /** No full scans, and every EXISTS probe pins one resource (`id=?`) in an index. */
+  /** No full scans, and every probe after the lead pins one resource (`rid=?`). */
   const assertIndexed = (steps: string[]) => {
     assert.deepEqual(steps.filter((s) => s.startsWith('SCAN')), [], steps.join('\n'));
-    for (const s of steps.filter((x) => x.startsWith('SEARCH i') || x.startsWith('SEARCH s'))) {
-      if (!/LIST SUBQUERY/.test(steps[steps.indexOf(s) - 1] ?? '')) assert.match(s, /id=\?/, steps.join('\n'));
+    for (const s of steps.filter((x) => /^SEARCH [ics] /.test(x))) {
+      if (!/LIST SUBQUERY/.test(steps[steps.indexOf(s) - 1] ?? '')) assert.match(s, /rid=\?/, steps.join('\n'));
     }
   };
 
-  it('leads from the patient reference and probes the category per resource (the benchmark query)', async () => {
+  it('reads the patient reference in lastUpdated order and stops after a page (the benchmark query)', async () => {
     const stores = await openSqliteStores({ filename, clock: new ManualClock(), defs });
     await stores.close();
     db = new Database(filename, { readonly: true });
     const q = { resourceType: 'Observation', filters: [f('patient', 'p1'), f('category', 'laboratory')] };
     const steps = plan(q);
-    assert.match(steps[0] ?? '', /SEARCH r USING INDEX sqlite_autoindex_resources_1 \(resource_type=\? AND id=\?\)/, steps.join('\n'));
-    assert.ok(steps.some((s) => /idx_reference_lookup \(resource_type=\? AND code=\? AND target=\?\)/.test(s)), steps.join('\n'));
-    assert.ok(steps.some((s) => /idx_token_lookup \(resource_type=\? AND code=\? AND value=\? AND id=\?\)/.test(s)), steps.join('\n'));
-    assertIndexed(steps);
+    assert.deepEqual(steps, [
+      'SEARCH l USING COVERING INDEX idx_reference_lookup (resource_type=? AND code=? AND target=?)',
+      'SEARCH r USING INTEGER PRIMARY KEY (rowid=?)',
+      'CORRELATED SCALAR SUBQUERY 1',
+      'SEARCH i USING PRIMARY KEY (rid=? AND code=?)',
+      'USE TEMP B-TREE FOR LAST TERM OF ORDER BY', // only ties in lastUpdated are sorted (by id)
+    ]);
     assertIndexed(plan(q, 'count'));
+    // The same under a patient-compartment narrowing, and newest first.
+    const narrowed = plan({ resourceType: 'Observation', filters: [f('category', 'laboratory')], narrow: { compartmentPatient: 'p1' }, sort: [{ code: '_lastUpdated', descending: true }] });
+    assert.match(narrowed[0] ?? '', /^SEARCH l USING (COVERING INDEX|PRIMARY KEY) .*\(patient_id=\? AND resource_type=\?\)/, narrowed.join('\n'));
+    assert.ok(!narrowed.includes('USE TEMP B-TREE FOR ORDER BY'), narrowed.join('\n'));
+  });
+
+  it('leads with an IN list when the order is not lastUpdated, probing the rest per resource', () => {
+    const steps = plan({ resourceType: 'Observation', filters: [f('patient', 'p1'), f('category', 'laboratory')], sort: [{ code: 'date', descending: true }] });
+    assert.match(steps[0] ?? '', /^SEARCH r USING INTEGER PRIMARY KEY \(rowid=\?\)/, steps.join('\n'));
+    assert.ok(steps.some((s) => /idx_reference_lookup \(resource_type=\? AND code=\? AND target=\?\)/.test(s)), steps.join('\n'));
+    assertIndexed(steps);
   });
 
   it('keeps every other shape on indexes', () => {

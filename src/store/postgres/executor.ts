@@ -4,6 +4,7 @@
  * body's calls (on any store built on this executor) to that client.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import type { Row, RowBatch, SqlExecutor, TransactionOptions } from '../sql/executor.js';
 import { Mutex } from '../sql/mutex.js';
@@ -11,18 +12,23 @@ import type { SqlValue } from '../sql/sql.js';
 
 /** PostgreSQL allows 65,535 bind parameters per statement; stay well below. */
 const MAX_PARAMS = 30_000;
-const PLACEHOLDER_CACHE_SIZE = 1000;
+const STATEMENT_CACHE_SIZE = 1000;
 
-/** `?` -> `$1..$n`. The shared SQL never has `?` inside literals, so a plain scan is exact. */
-class Placeholders {
-  private readonly cache = new Map<string, string>();
+/**
+ * `?` -> `$1..$n` (the shared SQL never has `?` inside literals, so a plain scan is exact), and a
+ * statement name derived from the text: pg then prepares each statement shape once per connection
+ * and PostgreSQL skips re-planning it (planning costs more than executing a typical search).
+ */
+class Statements {
+  private readonly cache = new Map<string, { name: string; text: string }>();
 
-  toPg(sql: string): string {
+  get(sql: string): { name: string; text: string } {
     let out = this.cache.get(sql);
     if (out === undefined) {
       let n = 0;
-      out = sql.replace(/\?/g, () => `$${++n}`);
-      if (this.cache.size >= PLACEHOLDER_CACHE_SIZE) this.cache.clear();
+      const text = sql.replace(/\?/g, () => `$${++n}`);
+      out = { name: `fxg_${createHash('sha256').update(text).digest('base64url').slice(0, 24)}`, text };
+      if (this.cache.size >= STATEMENT_CACHE_SIZE) this.cache.clear();
       this.cache.set(sql, out);
     }
     return out;
@@ -33,19 +39,19 @@ type Queryable = Pool | PoolClient;
 
 interface Shared {
   pool: Pool;
-  placeholders: Placeholders;
+  statements: Statements;
   scope: AsyncLocalStorage<PgTransaction>;
   /** Advisory lock names are scoped by schema, so test schemas never block each other. */
   lockPrefix: string;
 }
 
 async function all<R>(s: Shared, q: Queryable, sql: string, params: readonly SqlValue[]): Promise<R[]> {
-  const res = await q.query(s.placeholders.toPg(sql), params as SqlValue[]);
+  const res = await q.query({ ...s.statements.get(sql), values: params as SqlValue[] });
   return res.rows as R[];
 }
 
 async function run(s: Shared, q: Queryable, sql: string, params: readonly SqlValue[]): Promise<number> {
-  const res = await q.query(s.placeholders.toPg(sql), params as SqlValue[]);
+  const res = await q.query({ ...s.statements.get(sql), values: params as SqlValue[] });
   return res.rowCount ?? 0;
 }
 
@@ -88,7 +94,7 @@ export class PgExecutor implements SqlExecutor {
   private readonly shared: Shared;
 
   constructor(pool: Pool, schema: string) {
-    this.shared = { pool, placeholders: new Placeholders(), scope: new AsyncLocalStorage(), lockPrefix: `${schema}:` };
+    this.shared = { pool, statements: new Statements(), scope: new AsyncLocalStorage(), lockPrefix: `${schema}:` };
   }
 
   private active(): PgTransaction | undefined {

@@ -69,9 +69,10 @@ export async function openPostgresStores(opts: PostgresStoreOptions): Promise<St
   }
 }
 
-async function assertDurable(pool: pg.Pool): Promise<void> {
+/** Refuses to run on settings that could lose acknowledged commits (see DURABILITY_SETTINGS). */
+export async function assertDurable(db: Pick<pg.Pool, 'query'>): Promise<void> {
   for (const [setting, accepted] of DURABILITY_SETTINGS) {
-    const res = await pool.query<Record<string, string>>(`SHOW ${setting}`);
+    const res = await db.query<Record<string, string>>(`SHOW ${setting}`);
     const value = res.rows[0]?.[setting];
     if (!value || !accepted.includes(value)) {
       throw new Error(`PostgreSQL ${setting} is '${value}': the gateway needs ${accepted.join(' or ')} so that acknowledged writes survive a crash`);

@@ -21,50 +21,55 @@ export const INDEX_TABLE: Readonly<Record<IndexedType, string>> = {
 /** Every table holding rows owned by one resource version (cleared on update and delete). */
 export const INDEX_TABLES: readonly string[] = [...Object.values(INDEX_TABLE), 'compartment'];
 
-const OWNER = ['resource_type', 'id', 'code'] as const;
+/** Index rows are keyed (rid, code, seq): seq numbers a resource's rows within one table. */
+const KEY = ['rid', 'code', 'seq', 'resource_type'] as const;
 
-/** The insert batches for a resource's index rows (empty tables omitted). */
-export function indexBatches(resourceType: string, id: string, rows: IndexRows): RowBatch[] {
+/**
+ * The insert batches for a resource's index rows (empty tables omitted). rid: the resource row's
+ * key; lastUpdatedMs: its version's time, kept on reference and compartment rows for ordered leads.
+ */
+export function indexBatches(resourceType: string, rid: number, lastUpdatedMs: number, rows: IndexRows): RowBatch[] {
+  const key = (code: string, seq: number) => [rid, code, seq, resourceType];
   const batches: RowBatch[] = [
     {
       table: INDEX_TABLE.token,
-      columns: [...OWNER, 'system', 'value', 'text'],
-      rows: rows.token.map((r) => [resourceType, id, r.code, r.system, r.value, r.text]),
+      columns: [...KEY, 'system', 'value', 'text'],
+      rows: rows.token.map((r, i) => [...key(r.code, i), r.system, r.value, r.text]),
     },
     {
       table: INDEX_TABLE.string,
-      columns: [...OWNER, 'norm', 'exact'],
-      rows: rows.string.map((r) => [resourceType, id, r.code, r.norm, r.exact]),
+      columns: [...KEY, 'norm', 'exact'],
+      rows: rows.string.map((r, i) => [...key(r.code, i), r.norm, r.exact]),
     },
     {
       table: INDEX_TABLE.date,
-      columns: [...OWNER, 'low', 'high'],
-      rows: rows.date.map((r) => [resourceType, id, r.code, r.low, r.high]),
+      columns: [...KEY, 'low', 'high'],
+      rows: rows.date.map((r, i) => [...key(r.code, i), r.low, r.high]),
     },
     {
       table: INDEX_TABLE.reference,
-      columns: [...OWNER, 'target'],
-      rows: rows.reference.map((r) => [resourceType, id, r.code, r.target]),
+      columns: [...KEY, 'last_updated_ms', 'target'],
+      rows: rows.reference.map((r, i) => [...key(r.code, i), lastUpdatedMs, r.target]),
     },
     {
       table: INDEX_TABLE.quantity,
-      columns: [...OWNER, 'low', 'high', 'system', 'unit'],
-      rows: rows.quantity.map((r) => [resourceType, id, r.code, r.low, r.high, r.system, r.unit]),
+      columns: [...KEY, 'low', 'high', 'system', 'unit'],
+      rows: rows.quantity.map((r, i) => [...key(r.code, i), r.low, r.high, r.system, r.unit]),
     },
     {
       table: INDEX_TABLE.number,
-      columns: [...OWNER, 'low', 'high'],
-      rows: rows.number.map((r) => [resourceType, id, r.code, r.low, r.high]),
+      columns: [...KEY, 'low', 'high'],
+      rows: rows.number.map((r, i) => [...key(r.code, i), r.low, r.high]),
     },
     {
       table: INDEX_TABLE.uri,
-      columns: [...OWNER, 'value'],
-      rows: rows.uri.map((r) => [resourceType, id, r.code, r.value]),
+      columns: [...KEY, 'value'],
+      rows: rows.uri.map((r, i) => [...key(r.code, i), r.value]),
     },
     {
       table: 'compartment',
-      columns: ['patient_id', 'resource_type', 'id'],
-      rows: rows.compartment.map((p) => [p, resourceType, id]),
+      columns: ['patient_id', 'resource_type', 'last_updated_ms', 'rid'],
+      rows: rows.compartment.map((p) => [p, resourceType, lastUpdatedMs, rid]),
     },
   ];
   return batches.filter((b) => b.rows.length > 0);

@@ -18,6 +18,7 @@ export interface ResourceStoreDeps {
 }
 
 interface CurrentRow extends Record<string, unknown> {
+  rid: number;
   version: number;
   last_updated_ms: number;
   deleted: number;
@@ -25,13 +26,13 @@ interface CurrentRow extends Record<string, unknown> {
 
 type Method = HistoryEntry['method'];
 
-/** Retries of a write that lost a creation race to another writer (PostgreSQL only). */
+/** Attempts of a write that lost a race with another writer for the same new resource (PostgreSQL). */
 const WRITE_ATTEMPTS = 3;
 /** Largest IN list per statement in readMany (well under both drivers' parameter limits). */
 const READ_MANY_CHUNK = 500;
 
-/** Signals that another transaction created the same resource between our check and our insert. */
-class CreationRace extends Error {}
+/** Another transaction created or changed the resource between our read and our write: retry. */
+class LostRace extends Error {}
 
 /**
  * Versioned FHIR resources with their search index, on either dialect.
@@ -49,8 +50,8 @@ export class SqlResourceStore implements ResourceStore {
 
   async create<T extends Resource>(resource: T, opts?: { id?: string }): Promise<T> {
     if (opts?.id === undefined) {
-      // A fresh UUID cannot exist yet: no need to read (the insert still refuses a duplicate).
-      return this.db.transaction((tx) => this.writeVersion(tx, resource, newId(), undefined, 'POST'));
+      // A fresh UUID cannot exist yet: no need to read first (the insert still refuses a duplicate).
+      return this.write((tx) => this.writeVersion(tx, resource, newId(), undefined, 'POST'));
     }
     const id = opts.id;
     assertId(id);
@@ -194,9 +195,9 @@ export class SqlResourceStore implements ResourceStore {
     }
     if (opts.since !== undefined) where.push(sql`r.last_updated_ms >= ${Date.parse(isoInstant(opts.since))}`);
     const q = sql`SELECT r.content FROM compartment c
-      JOIN resources r ON r.resource_type = c.resource_type AND r.id = c.id
+      JOIN resources r ON r.rid = c.rid
       WHERE ${join(where, ' AND ')}
-      ORDER BY c.resource_type, c.id LIMIT ${opts.count + 1} OFFSET ${opts.offset}`;
+      ORDER BY c.resource_type, c.last_updated_ms, c.rid LIMIT ${opts.count + 1} OFFSET ${opts.offset}`;
     const rows = await this.db.all<{ content: string }>(q.text, q.params);
     return {
       resources: rows.slice(0, opts.count).map((r) => JSON.parse(r.content) as Resource),
@@ -211,13 +212,13 @@ export class SqlResourceStore implements ResourceStore {
 
   // ---------------------------------------------------------------- writes
 
-  /** A write transaction, retried when it lost a creation race (the retry then sees the row and locks it). */
+  /** A write transaction, retried when it lost a race (the retry then sees the other writer's row and locks it). */
   private async write<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.db.transaction(fn);
       } catch (err) {
-        if (!(err instanceof CreationRace) || attempt >= WRITE_ATTEMPTS) throw err;
+        if (!(err instanceof LostRace) || attempt >= WRITE_ATTEMPTS) throw err;
       }
     }
   }
@@ -225,10 +226,15 @@ export class SqlResourceStore implements ResourceStore {
   private async lockCurrent(tx: SqlExecutor, resourceType: string, id: string): Promise<CurrentRow | undefined> {
     const lock = tx.dialect === 'postgres' ? ' FOR UPDATE' : '';
     const [row] = await tx.all<CurrentRow>(
-      `SELECT version, last_updated_ms, deleted FROM resources WHERE resource_type = ? AND id = ?${lock}`,
+      `SELECT rid, version, last_updated_ms, deleted FROM resources WHERE resource_type = ? AND id = ?${lock}`,
       [resourceType, id],
     );
-    return row && { version: Number(row.version), last_updated_ms: Number(row.last_updated_ms), deleted: Number(row.deleted) };
+    return row && {
+      rid: Number(row.rid),
+      version: Number(row.version),
+      last_updated_ms: Number(row.last_updated_ms),
+      deleted: Number(row.deleted),
+    };
   }
 
   /** Stores the next version (or a DELETE marker) and re-indexes; returns the stored resource. */
@@ -256,22 +262,23 @@ export class SqlResourceStore implements ResourceStore {
         } as T);
     const content = saved ? JSON.stringify(saved) : null;
 
+    let rid: number;
     if (current) {
+      rid = current.rid;
       const changed = await tx.run(
-        'UPDATE resources SET version = ?, last_updated_ms = ?, deleted = ?, content = ? WHERE resource_type = ? AND id = ? AND version = ?',
-        [version, lastUpdatedMs, deleted ? 1 : 0, content, resourceType, id, current.version],
+        'UPDATE resources SET version = ?, last_updated_ms = ?, deleted = ?, content = ? WHERE rid = ? AND version = ?',
+        [version, lastUpdatedMs, deleted ? 1 : 0, content, rid, current.version],
       );
-      if (changed !== 1) throw new CreationRace();
-      for (const table of INDEX_TABLES) {
-        await tx.run(`DELETE FROM ${table} WHERE resource_type = ? AND id = ?`, [resourceType, id]);
-      }
+      if (changed !== 1) throw new LostRace();
+      for (const table of INDEX_TABLES) await tx.run(`DELETE FROM ${table} WHERE rid = ?`, [rid]);
     } else {
-      const inserted = await tx.run(
+      const [inserted] = await tx.all<{ rid: number }>(
         `INSERT INTO resources (resource_type, id, version, last_updated_ms, deleted, content) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (resource_type, id) DO NOTHING`,
+         ON CONFLICT (resource_type, id) DO NOTHING RETURNING rid`,
         [resourceType, id, version, lastUpdatedMs, 0, content],
       );
-      if (inserted !== 1) throw new CreationRace();
+      if (!inserted) throw new LostRace();
+      rid = Number(inserted.rid);
     }
     await tx.insert([
       {
@@ -279,7 +286,7 @@ export class SqlResourceStore implements ResourceStore {
         columns: ['resource_type', 'id', 'version', 'last_updated_ms', 'method', 'content'],
         rows: [[resourceType, id, version, lastUpdatedMs, method, content]],
       },
-      ...(saved ? indexBatches(resourceType, id, this.deps.indexer.index(saved)) : []),
+      ...(saved ? indexBatches(resourceType, rid, lastUpdatedMs, this.deps.indexer.index(saved)) : []),
     ]);
     return (saved ?? input) as T;
   }

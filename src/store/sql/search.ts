@@ -3,10 +3,10 @@
  * Filters are AND-ed, a filter's values OR-ed, policy narrowing adds more of the same.
  *
  * Plan shape: the most selective filter (a reference, the compartment, an _id list, a token...)
- * leads as `r.id IN (SELECT id FROM idx_<type> WHERE resource_type = ? AND code = ? AND value ...)`,
- * served by the lookup index (resource_type, code, value, ...); every other filter is a correlated
- * `EXISTS (... WHERE resource_type = r.resource_type AND id = r.id AND code = ? ...)` probe, served
- * by the owner index (resource_type, id, code, value) or the token lookup (..., value, id).
+ * leads as `r.rid IN (SELECT rid FROM idx_<type> WHERE resource_type = ? AND code = ? AND value ...)`,
+ * served by the lookup index (resource_type, code, value, ..., rid); every other filter is a
+ * correlated `EXISTS (... WHERE rid = r.rid AND code = ? ...)` probe on the rows of that one
+ * resource (SQLite clusters index tables by (rid, code); PostgreSQL has an owner index).
  * A second `IN` would make SQLite materialize its whole id list (50,000 ids for
  * `category=laboratory`), which this shape avoids. test/store/sqlite.test.ts pins these plans.
  *
@@ -53,21 +53,41 @@ export function compileSearch(defs: FhirDefinitions, q: SearchQuery, nowMs: numb
   }
   const lead = leading(conds);
   const where = [
-    sql`r.resource_type = ${q.resourceType}`,
+    // A lead from an index table or the compartment only yields rows of this type; repeating the
+    // type test would offer SQLite the (resource_type, ...) index as a worse way in.
+    ...(lead?.drive?.typed ? [] : [sql`r.resource_type = ${q.resourceType}`]),
     raw('r.deleted = 0'),
     ...conds.map((c) => (c === lead ? (c.drive as Drive).sql : c.test)),
   ];
   const cond = join(where, ' AND ');
+  const count = sql`SELECT COUNT(*) AS n FROM resources r WHERE ${cond}`;
+  const limit = sql`LIMIT ${q.count + 1} OFFSET ${q.offset}`;
+  const ordered = lead?.drive?.ordered;
+  const byTime = timeOrder(q);
+  if (ordered && byTime) {
+    // The lead's index hands out candidates in lastUpdated order: no sort, and the scan stops after one page.
+    const rest = join([raw('r.deleted = 0'), ...conds.filter((c) => c !== lead).map((c) => c.test)], ' AND ');
+    return {
+      page: sql`SELECT r.content FROM ${ordered.from} JOIN resources r ON r.rid = l.rid WHERE ${ordered.where} AND ${rest}
+        ORDER BY l.last_updated_ms ${raw(byTime)}, r.id ASC ${limit}`,
+      count,
+    };
+  }
   const order = join([...(q.sort ?? []).map((s) => sortExpression(ctx, s.code, s.descending, !!lead)), ...defaultOrder(q, !!lead)], ', ');
-  return {
-    page: sql`SELECT r.content FROM resources r WHERE ${cond} ORDER BY ${order} LIMIT ${q.count + 1} OFFSET ${q.offset}`,
-    count: sql`SELECT COUNT(*) AS n FROM resources r WHERE ${cond}`,
-  };
+  return { page: sql`SELECT r.content FROM resources r WHERE ${cond} ORDER BY ${order} ${limit}`, count };
+}
+
+/** 'ASC' or 'DESC' when the page is ordered by lastUpdated alone (the default, or `_sort=[-]_lastUpdated`). */
+function timeOrder(q: SearchQuery): 'ASC' | 'DESC' | undefined {
+  if (!q.sort?.length) return 'ASC';
+  const [first] = q.sort;
+  if (q.sort.length === 1 && first?.code === '_lastUpdated') return first.descending ? 'DESC' : 'ASC';
+  return undefined;
 }
 
 /**
  * A condition on `r`. `test` is a correlated check; `drive`, when present, is the same condition as
- * `r.id IN (...)` that can lead the plan, ranked by how selective such filters usually are.
+ * `r.rid IN (...)` that can lead the plan, ranked by how selective such filters usually are.
  */
 interface Condition {
   test: SqlFragment;
@@ -77,6 +97,13 @@ interface Condition {
 interface Drive {
   rank: number;
   sql: SqlFragment;
+  /** The IN subquery itself restricts to the query's resource type. */
+  typed: boolean;
+  /**
+   * The same rows as a table `l` whose index yields them in last_updated_ms order (one reference
+   * target, or a compartment): `FROM <from> ... WHERE <where>`.
+   */
+  ordered?: { from: SqlFragment; where: SqlFragment };
 }
 
 /** Lower leads: an id list, then references and the compartment, exact values, tokens, exact dates. */
@@ -91,10 +118,12 @@ function leading(conds: readonly Condition[]): Condition | undefined {
 
 function compartmentCondition(resourceType: string, patientId: string): Condition {
   return {
-    test: sql`EXISTS (SELECT 1 FROM compartment c WHERE c.patient_id = ${patientId} AND c.resource_type = r.resource_type AND c.id = r.id)`,
+    test: sql`EXISTS (SELECT 1 FROM compartment c WHERE c.rid = r.rid AND c.patient_id = ${patientId})`,
     drive: {
       rank: RANK.reference,
-      sql: sql`r.id IN (SELECT c.id FROM compartment c WHERE c.patient_id = ${patientId} AND c.resource_type = ${resourceType})`,
+      typed: true,
+      sql: sql`r.rid IN (SELECT c.rid FROM compartment c WHERE c.patient_id = ${patientId} AND c.resource_type = ${resourceType})`,
+      ordered: { from: raw('compartment l'), where: sql`l.patient_id = ${patientId} AND l.resource_type = ${resourceType}` },
     },
   };
 }
@@ -110,7 +139,7 @@ export function referencingQuery(
   const p = paramOf({ defs, type: resourceType, nowMs: 0 }, code);
   if (p.type !== 'reference') throw badRequest(`${resourceType}.${code} is not a reference search parameter`);
   return sql`SELECT r.content FROM resources r WHERE r.resource_type = ${resourceType} AND r.deleted = 0
-    AND r.id IN (SELECT i.id FROM idx_reference i WHERE i.resource_type = ${resourceType} AND i.code = ${code}
+    AND r.rid IN (SELECT i.rid FROM idx_reference i WHERE i.resource_type = ${resourceType} AND i.code = ${code}
       AND i.target IN ${list(targets.map(indexKey))})
     ORDER BY r.id LIMIT ${limit}`;
 }
@@ -191,11 +220,11 @@ function indexed(
 ): Condition {
   const table = raw(INDEX_TABLE[type]);
   const any = valueConds.length === 1 ? (valueConds[0] as SqlFragment) : sql`(${join(valueConds, ' OR ')})`;
-  const test = sql`${raw(negate ? 'NOT EXISTS' : 'EXISTS')} (SELECT 1 FROM ${table} i WHERE i.resource_type = r.resource_type AND i.id = r.id AND i.code = ${code} AND ${any})`;
+  const test = sql`${raw(negate ? 'NOT EXISTS' : 'EXISTS')} (SELECT 1 FROM ${table} i WHERE i.rid = r.rid AND i.code = ${code} AND ${any})`;
   if (negate || rank === undefined) return { test };
   return {
     test,
-    drive: { rank, sql: sql`r.id IN (SELECT i.id FROM ${table} i WHERE i.resource_type = ${ctx.type} AND i.code = ${code} AND ${any})` },
+    drive: { rank, typed: true, sql: sql`r.rid IN (SELECT i.rid FROM ${table} i WHERE i.resource_type = ${ctx.type} AND i.code = ${code} AND ${any})` },
   };
 }
 
@@ -211,7 +240,7 @@ function idCondition(f: SearchFilter, values: readonly SearchValue[]): Condition
   if (f.modifier !== undefined && f.modifier !== 'not') throw notSupported(`modifier :${f.modifier} is not supported on _id`);
   if (f.modifier === 'not') return { test: sql`r.id NOT IN ${list(values.map((v) => v.value))}` };
   const test = sql`r.id IN ${list(values.map((v) => v.value))}`;
-  return { test, drive: { rank: RANK.id, sql: test } };
+  return { test, drive: { rank: RANK.id, typed: false, sql: test } };
 }
 
 function lastUpdatedCondition(ctx: Ctx, f: SearchFilter, values: readonly SearchValue[]): Condition {
@@ -300,8 +329,12 @@ function referenceCondition(ctx: Ctx, p: SearchParamDef, modifier: string | unde
     allowed = allowed.includes(modifier) ? [modifier] : [];
   }
   const targets = [...new Set(values.flatMap((v) => referenceTargets(v.value, allowed)))];
-  if (targets.length === 0) return always(false);
-  return indexed(ctx, 'reference', p.code, [sql`i.target IN ${list(targets)}`], RANK.reference);
+  const [only] = targets;
+  if (only === undefined) return always(false);
+  const cond = indexed(ctx, 'reference', p.code, [sql`i.target IN ${list(targets)}`], RANK.reference);
+  if (targets.length > 1 || !cond.drive) return cond;
+  const where = sql`l.resource_type = ${ctx.type} AND l.code = ${p.code} AND l.target = ${only}`;
+  return { ...cond, drive: { ...cond.drive, ordered: { from: raw('idx_reference l'), where } } };
 }
 
 // ---------------------------------------------------------------- ranges: date, number, quantity
@@ -407,7 +440,7 @@ function sortExpression(ctx: Ctx, code: string, descending: boolean, hasLead: bo
   const type = p.type as IndexedType;
   const [ascCol, descCol] = SORT_COLUMNS[type];
   const agg = raw(descending ? `MAX(s.${descCol})` : `MIN(s.${ascCol})`);
-  return sql`(SELECT ${agg} FROM ${raw(INDEX_TABLE[type])} s WHERE s.resource_type = r.resource_type AND s.id = r.id AND s.code = ${code}) ${dir} NULLS LAST`;
+  return sql`(SELECT ${agg} FROM ${raw(INDEX_TABLE[type])} s WHERE s.rid = r.rid AND s.code = ${code}) ${dir} NULLS LAST`;
 }
 
 /** Ties (and unsorted searches) fall back to lastUpdated, then id, so paging is stable. */

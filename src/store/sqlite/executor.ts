@@ -19,6 +19,8 @@ import type { SqlValue } from '../sql/sql.js';
 
 const STATEMENT_CACHE_SIZE = 1000;
 const MAX_RETRY_DELAY_MS = 50;
+/** Rows per INSERT statement: few statement shapes per table, well under SQLite's parameter limit. */
+const MAX_INSERT_ROWS = 64;
 
 /** Prepared statements of one connection, cached by text (LRU): search and writes re-use a handful of shapes. */
 class Statements {
@@ -58,7 +60,7 @@ class Connection {
     for (let delay = 1; ; delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS)) {
       this.db.pragma('busy_timeout = 0');
       try {
-        this.db.exec('BEGIN IMMEDIATE');
+        this.control('BEGIN IMMEDIATE');
         return;
       } catch (err) {
         if ((err as { code?: string }).code !== 'SQLITE_BUSY' || performance.now() >= deadline) throw err;
@@ -77,14 +79,21 @@ class Connection {
     return this.statements.get(sql).run(...params).changes;
   }
 
+  /** One multi-row INSERT per table (per MAX_INSERT_ROWS): far fewer statement executions than a row at a time. */
   insert(batches: readonly RowBatch[]): void {
     for (const b of batches) {
-      if (b.rows.length === 0) continue;
-      const stmt = this.statements.get(
-        `INSERT INTO ${b.table} (${b.columns.join(', ')}) VALUES (${b.columns.map(() => '?').join(', ')})`,
-      );
-      for (const row of b.rows) stmt.run(...row);
+      const tuple = `(${b.columns.map(() => '?').join(', ')})`;
+      for (let start = 0; start < b.rows.length; start += MAX_INSERT_ROWS) {
+        const rows = b.rows.slice(start, start + MAX_INSERT_ROWS);
+        const text = `INSERT INTO ${b.table} (${b.columns.join(', ')}) VALUES ${Array(rows.length).fill(tuple).join(', ')}`;
+        this.statements.get(text).run(...rows.flat());
+      }
     }
+  }
+
+  /** Transaction control through cached statements (db.exec would parse the text every time). */
+  control(sql: string): void {
+    this.statements.get(sql).run();
   }
 
   /** The transaction the current async context runs in, if it is still open. */
@@ -147,10 +156,10 @@ export class SqliteExecutor implements SqlExecutor {
     try {
       await this.conn.begin();
       const result = await this.conn.scope.run(tx, () => fn(tx));
-      db.exec('COMMIT');
+      this.conn.control('COMMIT');
       return result;
     } catch (err) {
-      if (db.inTransaction) db.exec('ROLLBACK');
+      if (db.inTransaction) this.conn.control('ROLLBACK');
       throw err;
     } finally {
       tx.closed = true;
@@ -197,18 +206,18 @@ class SqliteTransaction implements SqlExecutor {
     const name = `sp${this.depth + 1}`;
     const child = new SqliteTransaction(this.conn, this.depth + 1);
     try {
-      this.conn.db.exec(`SAVEPOINT ${name}`);
+      this.conn.control(`SAVEPOINT ${name}`);
     } catch (err) {
       release();
       throw err;
     }
     try {
       const result = await this.conn.scope.run(child, () => fn(child));
-      this.conn.db.exec(`RELEASE ${name}`);
+      this.conn.control(`RELEASE ${name}`);
       return result;
     } catch (err) {
-      this.conn.db.exec(`ROLLBACK TO ${name}`);
-      this.conn.db.exec(`RELEASE ${name}`);
+      this.conn.control(`ROLLBACK TO ${name}`);
+      this.conn.control(`RELEASE ${name}`);
       throw err;
     } finally {
       child.closed = true;

@@ -1,12 +1,14 @@
 -- Resources: the current version of each (content NULL once deleted) and every version in resource_versions.
+-- rid is the compact key index rows point to (integer compares, small indexes).
 CREATE TABLE resources (
+  rid             INTEGER PRIMARY KEY,
   resource_type   TEXT    NOT NULL,
   id              TEXT    NOT NULL,
   version         INTEGER NOT NULL,
   last_updated_ms INTEGER NOT NULL,
   deleted         INTEGER NOT NULL DEFAULT 0,
   content         TEXT,
-  PRIMARY KEY (resource_type, id)
+  UNIQUE (resource_type, id)
 );
 CREATE INDEX resources_type_updated ON resources (resource_type, last_updated_ms, id);
 
@@ -20,89 +22,100 @@ CREATE TABLE resource_versions (
   PRIMARY KEY (resource_type, id, version)
 );
 
--- Search index rows, one table per search parameter type, each with two indexes:
--- lookup (resource_type, code, value, [id]): leads a search (`r.id IN (SELECT id ... value = ?)`);
--- owner (resource_type, id, code, value): the per-resource EXISTS probe, sort keys and re-indexing.
--- The owner index covers the value so that SQLite prefers it for probes even without statistics.
+-- Search index rows, one table per search parameter type. Each table is clustered by resource
+-- (WITHOUT ROWID, key (rid, code, seq)): a search's per-resource EXISTS probe, its sort keys and
+-- re-indexing read one resource's rows together. One lookup index (resource_type, code, value, rid)
+-- leads searches: `r.rid IN (SELECT rid ... WHERE resource_type = ? AND code = ? AND value = ?)`.
 CREATE TABLE idx_token (
-  resource_type TEXT NOT NULL,
-  id            TEXT NOT NULL,
-  code          TEXT NOT NULL,
+  rid           INTEGER NOT NULL,
+  code          TEXT    NOT NULL,
+  seq           INTEGER NOT NULL,
+  resource_type TEXT    NOT NULL,
   system        TEXT,
   value         TEXT,
-  text          TEXT
-);
-CREATE INDEX idx_token_lookup ON idx_token (resource_type, code, value, id, system);
-CREATE INDEX idx_token_owner ON idx_token (resource_type, id, code, text);
+  text          TEXT,
+  PRIMARY KEY (rid, code, seq)
+) WITHOUT ROWID;
+CREATE INDEX idx_token_lookup ON idx_token (resource_type, code, value, rid, system);
 
 CREATE TABLE idx_string (
-  resource_type TEXT NOT NULL,
-  id            TEXT NOT NULL,
-  code          TEXT NOT NULL,
-  norm          TEXT NOT NULL,
-  exact         TEXT NOT NULL
-);
-CREATE INDEX idx_string_lookup ON idx_string (resource_type, code, norm, id);
-CREATE INDEX idx_string_owner ON idx_string (resource_type, id, code, norm);
+  rid           INTEGER NOT NULL,
+  code          TEXT    NOT NULL,
+  seq           INTEGER NOT NULL,
+  resource_type TEXT    NOT NULL,
+  norm          TEXT    NOT NULL,
+  exact         TEXT    NOT NULL,
+  PRIMARY KEY (rid, code, seq)
+) WITHOUT ROWID;
+CREATE INDEX idx_string_lookup ON idx_string (resource_type, code, norm, rid);
 
 CREATE TABLE idx_date (
-  resource_type TEXT    NOT NULL,
-  id            TEXT    NOT NULL,
+  rid           INTEGER NOT NULL,
   code          TEXT    NOT NULL,
+  seq           INTEGER NOT NULL,
+  resource_type TEXT    NOT NULL,
   low           INTEGER NOT NULL,
-  high          INTEGER NOT NULL
-);
-CREATE INDEX idx_date_lookup ON idx_date (resource_type, code, low, high, id);
-CREATE INDEX idx_date_owner ON idx_date (resource_type, id, code, low, high);
+  high          INTEGER NOT NULL,
+  PRIMARY KEY (rid, code, seq)
+) WITHOUT ROWID;
+CREATE INDEX idx_date_lookup ON idx_date (resource_type, code, low, high, rid);
 
+-- References and compartment rows also carry the resource's last_updated_ms: a patient-scoped
+-- search in the default order reads the lookup index in that order and stops after one page.
 CREATE TABLE idx_reference (
-  resource_type TEXT NOT NULL,
-  id            TEXT NOT NULL,
-  code          TEXT NOT NULL,
-  target        TEXT NOT NULL
-);
-CREATE INDEX idx_reference_lookup ON idx_reference (resource_type, code, target, id);
-CREATE INDEX idx_reference_owner ON idx_reference (resource_type, id, code);
+  rid             INTEGER NOT NULL,
+  code            TEXT    NOT NULL,
+  seq             INTEGER NOT NULL,
+  resource_type   TEXT    NOT NULL,
+  last_updated_ms INTEGER NOT NULL,
+  target          TEXT    NOT NULL,
+  PRIMARY KEY (rid, code, seq)
+) WITHOUT ROWID;
+CREATE INDEX idx_reference_lookup ON idx_reference (resource_type, code, target, last_updated_ms, rid);
 
 CREATE TABLE idx_quantity (
-  resource_type TEXT NOT NULL,
-  id            TEXT NOT NULL,
-  code          TEXT NOT NULL,
-  low           REAL NOT NULL,
-  high          REAL NOT NULL,
+  rid           INTEGER NOT NULL,
+  code          TEXT    NOT NULL,
+  seq           INTEGER NOT NULL,
+  resource_type TEXT    NOT NULL,
+  low           REAL    NOT NULL,
+  high          REAL    NOT NULL,
   system        TEXT,
-  unit          TEXT
-);
-CREATE INDEX idx_quantity_lookup ON idx_quantity (resource_type, code, low, high, id);
-CREATE INDEX idx_quantity_owner ON idx_quantity (resource_type, id, code, low, high);
+  unit          TEXT,
+  PRIMARY KEY (rid, code, seq)
+) WITHOUT ROWID;
+CREATE INDEX idx_quantity_lookup ON idx_quantity (resource_type, code, low, high, rid);
 
 CREATE TABLE idx_number (
-  resource_type TEXT NOT NULL,
-  id            TEXT NOT NULL,
-  code          TEXT NOT NULL,
-  low           REAL NOT NULL,
-  high          REAL NOT NULL
-);
-CREATE INDEX idx_number_lookup ON idx_number (resource_type, code, low, high, id);
-CREATE INDEX idx_number_owner ON idx_number (resource_type, id, code, low, high);
+  rid           INTEGER NOT NULL,
+  code          TEXT    NOT NULL,
+  seq           INTEGER NOT NULL,
+  resource_type TEXT    NOT NULL,
+  low           REAL    NOT NULL,
+  high          REAL    NOT NULL,
+  PRIMARY KEY (rid, code, seq)
+) WITHOUT ROWID;
+CREATE INDEX idx_number_lookup ON idx_number (resource_type, code, low, high, rid);
 
 CREATE TABLE idx_uri (
-  resource_type TEXT NOT NULL,
-  id            TEXT NOT NULL,
-  code          TEXT NOT NULL,
-  value         TEXT NOT NULL
-);
-CREATE INDEX idx_uri_lookup ON idx_uri (resource_type, code, value, id);
-CREATE INDEX idx_uri_owner ON idx_uri (resource_type, id, code, value);
+  rid           INTEGER NOT NULL,
+  code          TEXT    NOT NULL,
+  seq           INTEGER NOT NULL,
+  resource_type TEXT    NOT NULL,
+  value         TEXT    NOT NULL,
+  PRIMARY KEY (rid, code, seq)
+) WITHOUT ROWID;
+CREATE INDEX idx_uri_lookup ON idx_uri (resource_type, code, value, rid);
 
 -- Patient compartment membership (policy narrowing and $everything are joins on it).
 CREATE TABLE compartment (
-  patient_id    TEXT NOT NULL,
-  resource_type TEXT NOT NULL,
-  id            TEXT NOT NULL,
-  PRIMARY KEY (patient_id, resource_type, id)
+  patient_id      TEXT    NOT NULL,
+  resource_type   TEXT    NOT NULL,
+  last_updated_ms INTEGER NOT NULL,
+  rid             INTEGER NOT NULL,
+  PRIMARY KEY (patient_id, resource_type, last_updated_ms, rid)
 ) WITHOUT ROWID;
-CREATE INDEX compartment_owner ON compartment (resource_type, id);
+CREATE INDEX compartment_owner ON compartment (rid, patient_id);
 
 -- Disclosure log: append-only, hash-chained (design.md §6).
 CREATE TABLE disclosure_log (
