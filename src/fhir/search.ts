@@ -49,7 +49,9 @@ export async function runSearch(
     interaction: 'search', resourceType: parsed.resourceType, ...(parsed.patients.length ? { patients: parsed.patients } : {}),
   });
   const narrowed = isNarrowed(decision);
-  const wantTotal = parsed.summary === 'count' || parsed.total !== 'none';
+  // Bundle.total is optional in a searchset; counting costs a second query, so it is computed only
+  // when asked for (_summary=count, _total=accurate|estimate). See https://hl7.org/fhir/R4/search.html#total
+  const wantTotal = parsed.summary === 'count' || parsed.total === 'accurate' || parsed.total === 'estimate';
   // A total over patient data says something about patients (how many results a patient or an
   // identifier has), so there it is only the count of what policy lets leave, and it is recorded.
   const aboutPatients = parsed.resourceType === 'Patient' || deps.defs.patientCompartmentParams(parsed.resourceType).length > 0;

@@ -11,7 +11,32 @@ import type { FhirDefinitions } from '../core/fhir-definitions.js';
 const PATIENT_REF = /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/.*)?$/;
 const compiled = new WeakMap<FhirDefinitions, Map<string, CompiledParam[]>>();
 
-interface CompiledParam { code: string; atom: FhirPathAtom }
+/**
+ * A compartment expression, compiled: plain dotted paths (`Observation.subject`, nearly all of them) are
+ * walked directly; anything else runs through the FHIRPath engine.
+ */
+interface CompiledParam { code: string; atom?: FhirPathAtom; paths?: string[][] }
+
+const SIMPLE_PATH = /^[A-Z][A-Za-z]*(\.[a-z][A-Za-z]*)+$/;
+
+/** Values at each dotted path (arrays flattened at every step), as FHIRPath would return them. */
+function walk(resource: Resource, paths: string[][]): unknown[] {
+  const out: unknown[] = [];
+  for (const path of paths) {
+    let values: unknown[] = [resource];
+    for (const seg of path) {
+      const next: unknown[] = [];
+      for (const v of values) {
+        const child = v && typeof v === 'object' ? (v as Record<string, unknown>)[seg] : undefined;
+        if (Array.isArray(child)) next.push(...child);
+        else if (child !== undefined && child !== null) next.push(child);
+      }
+      values = next;
+    }
+    out.push(...values);
+  }
+  return out;
+}
 
 /** Parameters naming the resource's subject: a link there without a literal reference cannot be placed. */
 const SUBJECT_PARAMS: ReadonlySet<string> = new Set(['patient', 'subject']);
@@ -28,8 +53,14 @@ function atomsFor(defs: FhirDefinitions, resourceType: string): CompiledParam[] 
     for (const code of defs.patientCompartmentParams(resourceType)) {
       const p = defs.searchParam(resourceType, code);
       if (!p || p.type !== 'reference') continue;
+      const expression = p.expression.replace(/\.where\(resolve\(\) is [A-Za-z]+\)/g, '');
+      const parts = expression.split('|').map((x) => x.trim());
+      if (parts.every((x) => SIMPLE_PATH.test(x) && x.startsWith(`${resourceType}.`))) {
+        atoms.push({ code, paths: parts.map((x) => x.split('.').slice(1)) });
+        continue;
+      }
       try {
-        atoms.push({ code, atom: parseFhirPath(p.expression.replace(/\.where\(resolve\(\) is [A-Za-z]+\)/g, '')) });
+        atoms.push({ code, atom: parseFhirPath(expression) });
       } catch {
         // An expression the parser cannot read puts nothing in the compartment (and is caught by tests).
       }
@@ -57,18 +88,19 @@ export function patientLinksOf(defs: FhirDefinitions, resource: Resource): Patie
   if (resource.resourceType === 'Patient' && resource.id) out.add(resource.id);
   const atoms = atomsFor(defs, resource.resourceType);
   if (atoms.length) {
-    const input = [toTypedValue(resource)];
     const checkLinks = !GATEWAY_GENERATED.has(resource.resourceType);
-    for (const { code, atom } of atoms) {
-      let values;
+    let input: ReturnType<typeof toTypedValue>[] | undefined;
+    for (const { code, atom, paths } of atoms) {
+      let values: unknown[];
       try {
-        values = evalFhirPathTyped(atom, input);
+        if (paths) values = walk(resource, paths);
+        else values = evalFhirPathTyped(atom as FhirPathAtom, (input ??= [toTypedValue(resource)])).map((v) => v.value);
       } catch {
         unresolved = checkLinks;
         continue;
       }
       for (const v of values) {
-        const r = v.value as Reference | undefined;
+        const r = v as Reference | undefined;
         const ref = r?.reference;
         if (typeof ref !== 'string' || ref.startsWith('#')) {
           if (checkLinks && (SUBJECT_PARAMS.has(code) || r?.type === 'Patient')) unresolved = true;

@@ -55,7 +55,7 @@ describe('Synthea transaction bundles', { skip }, () => {
   after(() => h?.close());
 
   const searchAll = async (query: string) => {
-    const res = await h.call(SYSTEM, 'GET', `${query}&_count=1000`);
+    const res = await h.call(SYSTEM, 'GET', `${query}&_count=1000&_total=accurate`);
     assert.equal(res.status, 200, query);
     return res.body as Bundle;
   };
