@@ -44,10 +44,10 @@ export function createAuditEventSearch(d: AuditEventApiDeps): FhirHandler {
         const prefix = m[1] ?? 'ge';
         if (prefix.startsWith('g')) since = m[2]; else until = m[2];
       } else if (k === '_count') {
-        if (!/^\d+$/.test(v)) throw badRequest('_count must be a non-negative integer');
+        if (!/^\d{1,6}$/.test(v) || Number(v) < 1) throw badRequest('_count must be a positive integer');
         count = Math.min(Number(v), d.maxCount);
       } else if (k === '_offset') {
-        if (!/^\d+$/.test(v)) throw badRequest('_offset must be a non-negative integer');
+        if (!/^\d{1,9}$/.test(v)) throw badRequest('_offset must be a non-negative integer below 1,000,000,000');
         offset = Number(v);
       } else if (!k.startsWith('_')) {
         throw badRequest(`AuditEvent search supports patient, date, _count and _offset, not ${k.slice(0, 40)}`, 'GW_UNKNOWN_PARAM');

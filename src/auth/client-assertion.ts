@@ -300,12 +300,14 @@ async function resolveKey(
       throw notFound();
     }
   } catch (err) {
-    if (err instanceof JwksError) throw new ClientAuthError('jwks-invalid', "the client's JWKS is not a valid public JWK Set", clientId);
-    if (err instanceof JwksUnavailable) throw new ClientAuthError('jwks-unavailable', "the client's JWKS could not be retrieved", clientId);
+    // Only a registered client can get this far: the same body as any other stored-state failure, so
+    // nobody learns which client ids exist; the precise reason goes to the log and onEvent.
+    if (err instanceof JwksError) throw new ClientAuthError('jwks-invalid', CLIENT_AUTH_FAILED, clientId);
+    if (err instanceof JwksUnavailable) throw new ClientAuthError('jwks-unavailable', CLIENT_AUTH_FAILED, clientId);
     throw err;
   }
   if (candidates.length > 1) {
-    throw new ClientAuthError('key-ambiguous', "client_assertion kid matches more than one key of the client's JWKS", clientId);
+    throw new ClientAuthError('key-ambiguous', CLIENT_AUTH_FAILED, clientId);
   }
   if (!candidates.length) throw notFound();
   return candidates[0]!;

@@ -24,7 +24,7 @@ export interface FhirRouteDeps {
 
 const FHIR_JSON = 'application/fhir+json';
 const JSON_TYPES = new Set(['application/fhir+json', 'application/json']);
-const METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE']);
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE']);
 
 export function createFhirRouter(d: FhirRouteDeps): Router {
   const router = Router();
@@ -40,7 +40,7 @@ export function createFhirRouter(d: FhirRouteDeps): Router {
     try {
       if (!METHODS.has(req.method)) {
         throw new OutcomeError(405, 'not-supported', 'GW_METHOD_NOT_ALLOWED', `${req.method} is not supported`, {
-          headers: { allow: 'GET, POST, PUT, DELETE' },
+          headers: { allow: 'GET, HEAD, POST, PUT, DELETE' },
         });
       }
       if (countHeader(req, 'authorization') > 1) throw badRequest('more than one Authorization header', 'GW_DUPLICATE_AUTH');

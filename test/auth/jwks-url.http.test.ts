@@ -79,7 +79,7 @@ describe('client JWKS URL', () => {
     jwks.set('oops', {}, 500);
     const res = await tokenRequest();
     assert.equal(res.status, 401);
-    assert.deepEqual(res.body, { error: 'invalid_client', error_description: "the client's JWKS could not be retrieved" });
+    assert.deepEqual(res.body, { error: 'invalid_client', error_description: 'client authentication failed' });
     assert.equal(h.lastRejection(), 'jwks-unavailable');
   });
 
@@ -90,13 +90,14 @@ describe('client JWKS URL', () => {
     jwks.set({ keys: [leaked] }, { 'cache-control': 'max-age=60' });
     const res = await tokenRequest();
     assert.equal(res.status, 401);
-    assert.deepEqual(res.body, { error: 'invalid_client', error_description: "the client's JWKS is not a valid public JWK Set" });
+    assert.deepEqual(res.body, { error: 'invalid_client', error_description: 'client authentication failed' });
+    assert.equal(h.lastRejection(), 'jwks-invalid');
   });
 
   it('X-01: a JWKS URL on a loopback port that is not allow-listed is never contacted', async () => {
     const res = await tokenRequest('internal-ehr');
     assert.equal(res.status, 401);
-    assert.deepEqual(res.body, { error: 'invalid_client', error_description: "the client's JWKS could not be retrieved" });
+    assert.deepEqual(res.body, { error: 'invalid_client', error_description: 'client authentication failed' });
     assert.equal(blocked.hits, 0);
   });
 });

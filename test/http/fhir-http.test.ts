@@ -209,6 +209,7 @@ for (const kind of ['sqlite', 'postgres'] as StoreKind[]) {
       assert.equal(res.headers['x-content-type-options'], 'nosniff');
       assert.match(String(res.headers['content-type']), /json/);
       assert.equal(res.headers['access-control-allow-credentials'], undefined);
+      assert.doesNotMatch(res.text, /<script>|<b>/, 'no raw markup reflected in the body');
     });
   });
 }
