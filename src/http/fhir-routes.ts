@@ -55,7 +55,8 @@ export function createFhirRouter(d: FhirRouteDeps): Router {
       next(err);
     }
   });
-  router.use(jsonBody, formBody);
+  // Only requests that may carry a body are handed to the body parsers.
+  router.use((req, res, next) => (req.method === 'POST' || req.method === 'PUT' ? jsonBody(req, res, (err?: unknown) => (err ? next(err) : formBody(req, res, next))) : next()));
   router.use(async (req, res, next) => {
     try {
       const fhirReq = toFhirRequest(req, d.maxJsonDepth);
