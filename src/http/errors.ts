@@ -5,6 +5,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from '../core/logger.js';
 import { OutcomeError, notFound, tooLarge, unsupportedMediaType, badRequest } from '../core/outcome.js';
+import { isStoreUnavailable } from '../store/unavailable.js';
 
 /** Maps body-parser and other framework errors onto OutcomeErrors without echoing their internals. */
 export function toOutcomeError(err: unknown): OutcomeError {
@@ -20,6 +21,11 @@ export function toOutcomeError(err: unknown): OutcomeError {
     default: break;
   }
   if (e?.status === 400) return badRequest('malformed request', 'GW_MALFORMED');
+  if (isStoreUnavailable(err)) {
+    return new OutcomeError(503, 'transient', 'GW_STORE_UNAVAILABLE', 'the database is unavailable; retry later', {
+      cause: err, headers: { 'retry-after': '2' },
+    });
+  }
   return new OutcomeError(500, 'exception', 'GW_INTERNAL', 'internal error', { cause: err });
 }
 

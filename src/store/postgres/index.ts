@@ -12,6 +12,8 @@ import type { Stores } from '../types.js';
 import { PgExecutor } from './executor.js';
 
 export interface PostgresStoreOptions {
+  /** How long a request waits for a pooled connection before failing with 503 (ms). Default 2000. */
+  connectTimeoutMs?: number;
   /** postgres://user@host:port/db */
   url: string;
   clock: Clock;
@@ -42,6 +44,8 @@ export async function openPostgresStores(opts: PostgresStoreOptions): Promise<St
   const pool = new pg.Pool({
     connectionString: opts.url,
     max: opts.poolMax ?? 10,
+    // Fail fast (503 transient) rather than queue without bound when the database is down or saturated.
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 2000,
     options: `-c search_path=${schema}`,
     // BIGINT columns hold epoch ms and sequence numbers, well inside Number's exact range.
     types: {
