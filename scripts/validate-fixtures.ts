@@ -9,7 +9,7 @@
  * Terminology: the validator checks required bindings only against value sets it can expand locally;
  * code systems it does not ship (LOINC, SNOMED CT, RxNorm, CVX) are not checked for code existence.
  */
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { OperationOutcomeError, validateResource } from '@medplum/core';
 import type { Bundle, OperationOutcomeIssue, Resource, StructureDefinition } from '@medplum/fhirtypes';

@@ -8,6 +8,7 @@ import { extname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
 import type { Principal } from '../auth/principal.js';
+import { safeJsonParse } from '../core/json-limits.js';
 import { OutcomeError } from '../core/outcome.js';
 import { newId } from '../core/ids.js';
 import type { FhirHandler, FhirResponse } from '../fhir/types.js';
@@ -55,7 +56,7 @@ export async function importFiles(o: {
 async function importJson(file: string, call: (r: Parameters<FhirHandler>[0]) => Promise<FhirResponse>, report: ImportReport) {
   let doc: Resource;
   try {
-    doc = JSON.parse(readFileSync(file, 'utf8'), (k, v) => (k === '__proto__' ? undefined : v)) as Resource;
+    doc = safeJsonParse(readFileSync(file, 'utf8')) as Resource;
   } catch {
     throw new Error('not valid JSON');
   }
@@ -84,7 +85,7 @@ async function importNdjson(file: string, call: (r: Parameters<FhirHandler>[0]) 
     if (!line.trim()) continue;
     let r: Resource;
     try {
-      r = JSON.parse(line, (k, v) => (k === '__proto__' ? undefined : v)) as Resource;
+      r = safeJsonParse(line) as Resource;
     } catch {
       report.failures.push({ source: `${file}:${n}`, message: 'not valid JSON' });
       continue;

@@ -15,7 +15,10 @@ export function assertMaxDepth(value: unknown, maxDepth: number): void {
   }
 }
 
-/** JSON.parse that drops `__proto__` and `constructor.prototype` keys (prototype-pollution defence). */
+/** JSON.parse reviver that drops `__proto__` keys (prototype-pollution defence, catalogue F-16). */
+export const dropProtoKeys = (key: string, value: unknown): unknown => (key === '__proto__' ? undefined : value);
+
+/** JSON.parse with dropProtoKeys. */
 export function safeJsonParse(text: string): unknown {
-  return JSON.parse(text, (key, v) => (key === '__proto__' ? undefined : v));
+  return JSON.parse(text, dropProtoKeys);
 }

@@ -69,8 +69,6 @@ export const badRequest = (message: string, code = 'GW_INVALID', issue: IssueTyp
 export const notSupported = (message: string) => new OutcomeError(400, 'not-supported', 'GW_NOT_SUPPORTED', message);
 export const unsupportedMediaType = (message: string) =>
   new OutcomeError(415, 'not-supported', 'GW_UNSUPPORTED_MEDIA_TYPE', message);
-export const unauthorized = (message: string, code = 'GW_UNAUTHORIZED') =>
-  new OutcomeError(401, 'login', code, message);
 export const forbidden = (message: string, code = 'GW_FORBIDDEN') => new OutcomeError(403, 'forbidden', code, message);
 export const notFound = (ref: string) => new OutcomeError(404, 'not-found', 'GW_NOT_FOUND', `${ref} not found`);
 export const gone = (ref: string) => new OutcomeError(410, 'deleted', 'GW_GONE', `${ref} was deleted`);
@@ -78,15 +76,12 @@ export const conflict = (message: string, code = 'GW_CONFLICT') => new OutcomeEr
 export const preconditionFailed = (message: string) =>
   new OutcomeError(412, 'conflict', 'GW_VERSION_CONFLICT', message);
 export const tooLarge = (message: string) => new OutcomeError(413, 'too-long', 'GW_TOO_LARGE', message);
-export const tooCostly = (message: string) => new OutcomeError(422, 'too-costly', 'GW_TOO_COSTLY', message);
 export const unavailable = (message: string, code = 'GW_UNAVAILABLE', retryAfterSeconds = 1) =>
   new OutcomeError(503, 'transient', code, message, { headers: { 'retry-after': String(retryAfterSeconds) } });
 export const throttled = (retryAfterSeconds: number) =>
   new OutcomeError(429, 'throttled', 'GW_THROTTLED', 'Too Many Requests', {
     headers: { 'retry-after': String(retryAfterSeconds) },
   });
-export const upstreamFailed = (partner: string, status: number) =>
-  new OutcomeError(502, 'transient', 'GW_UPSTREAM_FAILED', `partner ${partner} answered ${status}`);
 
 /** OAuth (RFC 6749 §5.2) error; rendered as { error, error_description } on OAuth routes. */
 export const oauthError = (status: number, error: string, description: string) =>

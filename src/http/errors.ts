@@ -30,7 +30,7 @@ export function toOutcomeError(err: unknown): OutcomeError {
 }
 
 export function fhirErrorHandler(log: Logger): ErrorRequestHandler {
-  return (err, req, res, _next) => {
+  return (err, _req, res, _next) => {
     const e = toOutcomeError(err);
     const requestId = String(res.locals.requestId ?? '');
     if (e.status >= 500) log.error({ requestId, code: e.code, err: String(e.cause ?? err) }, 'request.failed');
@@ -41,4 +41,4 @@ export function fhirErrorHandler(log: Logger): ErrorRequestHandler {
 }
 
 /** 404 OperationOutcome for unrouted paths (never reveals what exists). */
-export const unrouted: RequestHandler = (req, _res, next) => next(notFound('the requested path'));
+export const unrouted: RequestHandler = (_req, _res, next) => next(notFound('the requested path'));

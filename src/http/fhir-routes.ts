@@ -6,7 +6,7 @@
 import express, { type Request, type RequestHandler, type Response, Router } from 'express';
 import type { Principal } from '../auth/principal.js';
 import type { Logger } from '../core/logger.js';
-import { assertMaxDepth } from '../core/json-limits.js';
+import { assertMaxDepth, dropProtoKeys } from '../core/json-limits.js';
 import { badRequest, OutcomeError, unsupportedMediaType } from '../core/outcome.js';
 import type { FhirHandler, FhirRequest, FhirResponse } from '../fhir/types.js';
 import type { RateLimiter } from './rate-limit.js';
@@ -28,8 +28,7 @@ const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE']);
 
 export function createFhirRouter(d: FhirRouteDeps): Router {
   const router = Router();
-  const dropProto = (key: string, value: unknown) => (key === '__proto__' ? undefined : value);
-  const jsonBody = express.json({ type: [...JSON_TYPES], limit: d.bodyLimit, reviver: dropProto, strict: true });
+  const jsonBody = express.json({ type: [...JSON_TYPES], limit: d.bodyLimit, reviver: dropProtoKeys, strict: true });
   const formBody = express.urlencoded({ type: 'application/x-www-form-urlencoded', limit: '64kb', extended: false });
 
   router.use(cors);

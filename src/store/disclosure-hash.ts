@@ -1,5 +1,5 @@
 import { chainHash } from '../core/hash-chain.js';
-import type { DisclosureEntry, DisclosureInput } from './types.js';
+import type { DisclosureInput } from './types.js';
 
 /**
  * The fields a disclosure entry's hash covers: everything except prevHash and hash themselves.
@@ -26,5 +26,3 @@ export function disclosureHashBody(e: DisclosureInput & { seq: number; recorded:
 export function disclosureHash(prevHash: string, e: DisclosureInput & { seq: number; recorded: string }): string {
   return chainHash(prevHash, disclosureHashBody(e));
 }
-
-export type { DisclosureEntry };
