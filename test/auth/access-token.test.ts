@@ -174,7 +174,7 @@ describe('verifyAccessToken', () => {
     await rejects401(h.auth.verifyAccessToken(`Bearer ${mismatch}`), 'GW_INVALID_TOKEN', 'access token claims are incomplete');
   });
 
-  it('T-19/M-06: suspending the partner (another process, same database) refuses its tokens on the next request', async () => {
+  it('T-19/M-06: suspending the partner in the store refuses its tokens on the next request (status is read, never cached)', async () => {
     await h.auth.verifyAccessToken(`Bearer ${token}`); // verified and cached
     const reads = partners.reads;
     await h.stores.partners.setStatus('ehr', 'suspended');
