@@ -8,22 +8,12 @@ import type { Resource } from '@medplum/fhirtypes';
 import type { Permission, Principal, ScopeGrant } from '../auth/principal.js';
 import { coversType } from '../auth/scopes.js';
 import type { FhirDefinitions } from '../core/fhir-definitions.js';
+import { basisForPurpose } from '../core/purpose-of-use.js';
 import { patientLinksOf } from '../store/compartment.js';
 import type { SearchFilter } from '../store/types.js';
 import type { Decision, FhirOperation, Interaction, Policy } from './types.js';
 
-/** HL7 v3 PurposeOfUse codes that are treatment, payment or health-care operations (45 CFR 164.506). */
-export const TPO_PURPOSES: ReadonlySet<string> = new Set([
-  // treatment
-  'TREAT', 'ETREAT', 'CAREMGT',
-  // payment
-  'HPAYMT', 'CLMATTCH', 'COVAUTH', 'COVERAGE', 'ELIGDTRM', 'ELIGVER', 'ENROLLM', 'REMITADV',
-  // health-care operations
-  'HOPERAT', 'HACCRED', 'HCOMPL', 'HDIRECT', 'HOUTCOMS', 'HPRGRP', 'HQUALIMP', 'HSYSADMIN', 'MEMADMIN',
-  'PATADMIN', 'PATSFTY', 'PERFMSR', 'RECORDMGT', 'SYSDEV', 'HTEST', 'TRAIN',
-]);
-// Deliberately not TPO (45 CFR 164.512 disclosures, which the accounting of disclosures must list):
-// PUBHLTH, POPHLTH, CLINTRL, HRESCH, DONAT, GOV, HLEGAL, MILCDM, HDECD, FRAUD, LABOR, ...
+export { TPO_PURPOSES } from '../core/purpose-of-use.js';
 
 const REQUIRED_PERMISSION: Record<Interaction, Permission> = {
   read: 'r', vread: 'r', history: 'r', everything: 'r', search: 's', create: 'c', update: 'u', delete: 'd',
@@ -92,7 +82,7 @@ export function createPolicy(defs: FhirDefinitions): Policy {
       return {
         effect: 'permit',
         purposeOfUse: p.purposeOfUse,
-        legalBasis: TPO_PURPOSES.has(p.purposeOfUse) ? 'TPO' : `purpose:${p.purposeOfUse}`,
+        legalBasis: basisForPurpose(p.purposeOfUse),
         narrow,
       };
     },

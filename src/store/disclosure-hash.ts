@@ -20,6 +20,8 @@ export function disclosureHashBody(e: DisclosureInput & { seq: number; recorded:
     resources: e.resources,
     description: e.description,
     requestId: e.requestId,
+    // Added after the first release: hashed only when present, so earlier entries still verify.
+    ...(e.labels?.length ? { labels: e.labels } : {}),
   };
 }
 

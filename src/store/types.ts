@@ -123,6 +123,11 @@ export interface DisclosureInput {
   /** Human-readable: what was disclosed (no free-text PHI beyond resource types and counts). */
   description: string;
   requestId: string;
+  /**
+   * Sensitivity and confidentiality codes (v3 ActCode / Confidentiality, e.g. ETH, PSY, R) of what was disclosed,
+   * when any. ETH (42 CFR Part 2) puts the entry on the Part 2 list.
+   */
+  labels?: string[];
 }
 
 export interface DisclosureEntry extends DisclosureInput {
