@@ -185,6 +185,11 @@ export interface Partner {
   jwksUrl?: string;
   /** Pre-authorized scopes (space-separated SMART scopes, split). */
   scopes: string[];
+  /**
+   * The partner agreement (policy/agreements.ts validates and interprets it; the store keeps it as JSON).
+   * Absent: the defaults of the partner's kind apply.
+   */
+  agreement?: Record<string, unknown>;
   createdAt: string;
   updatedAt: string;
 }
@@ -217,6 +222,78 @@ export interface SigningKeyStore {
   prune(before: string): Promise<number>;
 }
 
+// ---------------------------------------------------------------- ingest error queue
+
+export type IngestErrorStatus = 'open' | 'resolved';
+
+/** An input that could not be stored, kept whole (with why) until a retry stores it. */
+export interface IngestError {
+  id: string;
+  received: string;
+  /** How it arrived: mllp, http, import. */
+  channel: string;
+  /** What it is: `hl7v2`, `mapping:<name>`, `fhir`. */
+  format: string;
+  /** Human-readable origin (MSH-10, file:line). */
+  source: string;
+  /** The original input, verbatim. */
+  input: string;
+  /** OperationOutcome explaining the failure. */
+  outcome: Record<string, unknown>;
+  status: IngestErrorStatus;
+  attempts: number;
+  updatedAt: string;
+}
+
+export interface IngestErrorQueue {
+  add(e: Omit<IngestError, 'id' | 'received' | 'status' | 'attempts' | 'updatedAt'>): Promise<IngestError>;
+  get(id: string): Promise<IngestError | undefined>;
+  list(opts?: { status?: IngestErrorStatus; count?: number; offset?: number }): Promise<IngestError[]>;
+  /** Records a retry attempt: resolved when it was stored, otherwise still open with the new outcome. */
+  recordAttempt(id: string, result: { resolved: true } | { resolved: false; outcome: Record<string, unknown> }): Promise<IngestError | undefined>;
+}
+
+// ---------------------------------------------------------------- admin trail
+
+export interface AdminTrailEntry {
+  seq: number;
+  at: string;
+  /** Who made the change: `partner:<id>` (admin API client), `cli:<user>`, `config:<file>`. */
+  actor: string;
+  /** e.g. `partner.upsert`, `partner.status`, `agreement.update`, `suspension.add`. */
+  action: string;
+  /** What was changed: `partner/<id>`, `suspension/<id>`. */
+  target: string;
+  before?: unknown;
+  after?: unknown;
+}
+
+export interface AdminTrail {
+  record(e: Omit<AdminTrailEntry, 'seq' | 'at'>): Promise<AdminTrailEntry>;
+  list(opts?: { target?: string; count?: number; offset?: number }): Promise<AdminTrailEntry[]>;
+}
+
+// ---------------------------------------------------------------- accounting records
+
+export interface StoredSuspension {
+  id: string;
+  /** Absent: applies to every patient. */
+  patient?: string;
+  /** The suspension as audit/accounting.ts defines it (agency, form, start, end, requestedBy, ...). */
+  body: Record<string, unknown>;
+  recordedAt: string;
+}
+
+export interface AccountingRecords {
+  addSuspension(s: Omit<StoredSuspension, 'recordedAt'>): Promise<StoredSuspension>;
+  /** Suspensions that name this patient or every patient. */
+  suspensionsFor(patient: string): Promise<StoredSuspension[]>;
+  listSuspensions(): Promise<StoredSuspension[]>;
+  /** Documents an accounting provided to a patient (45 CFR 164.530(j)). */
+  recordProvided(r: { id: string; patient: string; body: Record<string, unknown> }): Promise<void>;
+  listProvided(patient: string): Promise<Array<{ id: string; patient: string; at: string; body: Record<string, unknown> }>>;
+}
+
 // ---------------------------------------------------------------- the bundle
 
 export interface Stores {
@@ -226,6 +303,9 @@ export interface Stores {
   replay: ReplayCache;
   partners: PartnerStore;
   keys: SigningKeyStore;
+  ingestErrors: IngestErrorQueue;
+  adminTrail: AdminTrail;
+  accounting: AccountingRecords;
   /** Throws when the database cannot be reached (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -740,6 +740,62 @@ export function storeContract(name: string, open: OpenStores, opts: ContractOpti
       });
     });
 
+    describe('ingest error queue, admin trail, accounting records', () => {
+      it('keeps failed inputs verbatim and records retries', async () => {
+        const input = 'MSH|^~\\&|LAB|HOSP|||20260101||ORU^R01|M1|P|2.5.1\r';
+        const e = await stores.ingestErrors.add({ channel: 'mllp', format: 'hl7v2', source: 'MSH-10 M1', input, outcome: { resourceType: 'OperationOutcome', issue: [] } });
+        assert.equal(e.status, 'open');
+        assert.equal(e.attempts, 0);
+        assert.deepEqual(await stores.ingestErrors.get(e.id), e);
+        clock.advance(1000);
+        const second = await stores.ingestErrors.add({ channel: 'import', format: 'mapping:clinic', source: 'a.csv:3', input: 'x,y', outcome: { resourceType: 'OperationOutcome' } });
+        const failed = await stores.ingestErrors.recordAttempt(e.id, { resolved: false, outcome: { resourceType: 'OperationOutcome', issue: [{ severity: 'error' }] } });
+        assert.equal(failed?.attempts, 1);
+        assert.equal(failed?.status, 'open');
+        assert.deepEqual(failed?.outcome, { resourceType: 'OperationOutcome', issue: [{ severity: 'error' }] });
+        assert.equal(failed?.input, input);
+        assert.deepEqual((await stores.ingestErrors.list({ status: 'open' })).map((x) => x.id), [e.id, second.id]);
+        assert.equal((await stores.ingestErrors.recordAttempt(second.id, { resolved: true }))?.status, 'resolved');
+        assert.deepEqual((await stores.ingestErrors.list({ status: 'open' })).map((x) => x.id), [e.id]);
+        assert.equal((await stores.ingestErrors.list()).length, 2);
+        assert.equal(await stores.ingestErrors.recordAttempt('nope', { resolved: true }), undefined);
+      });
+
+      it('appends admin changes with before and after images', async () => {
+        const a = await stores.adminTrail.record({ actor: 'cli:alice', action: 'partner.upsert', target: 'partner/ehr-1', after: { name: 'EHR' } });
+        clock.advance(5);
+        const b = await stores.adminTrail.record({ actor: 'partner:admin', action: 'partner.status', target: 'partner/ehr-1', before: { status: 'active' }, after: { status: 'suspended' } });
+        await stores.adminTrail.record({ actor: 'cli:alice', action: 'partner.upsert', target: 'partner/other' });
+        assert.ok(b.seq > a.seq);
+        assert.equal('before' in a, false);
+        assert.deepEqual(await stores.adminTrail.list({ target: 'partner/ehr-1' }), [a, b]);
+        if (opts.rawSql) {
+          await assert.rejects(opts.rawSql(`UPDATE admin_trail SET actor = 'x' WHERE seq = ${a.seq}`));
+          await assert.rejects(opts.rawSql(`DELETE FROM admin_trail WHERE seq = ${a.seq}`));
+        }
+      });
+
+      it('keeps suspensions and the accountings provided', async () => {
+        await stores.accounting.addSuspension({ id: 's1', patient: 'p1', body: { agency: 'OIG', form: 'written' } });
+        await stores.accounting.addSuspension({ id: 's2', body: { agency: 'FBI', form: 'oral' } });
+        await stores.accounting.addSuspension({ id: 's3', patient: 'p2', body: { agency: 'X', form: 'written' } });
+        assert.deepEqual((await stores.accounting.suspensionsFor('p1')).map((s) => s.id).sort(), ['s1', 's2']);
+        assert.equal((await stores.accounting.listSuspensions()).length, 3);
+        await stores.accounting.recordProvided({ id: 'a1', patient: 'p1', body: { kind: 'hipaa', lines: 3 } });
+        assert.deepEqual(await stores.accounting.listProvided('p1'), [{ id: 'a1', patient: 'p1', at: new Date(START).toISOString(), body: { kind: 'hipaa', lines: 3 } }]);
+        assert.deepEqual(await stores.accounting.listProvided('p2'), []);
+      });
+
+      it('stores disclosure labels and partner agreements', async () => {
+        const [e] = await stores.disclosures.append([disclosure('p1', 1, { labels: ['ETH', 'R'] })]);
+        assert.deepEqual(e?.labels, ['ETH', 'R']);
+        assert.deepEqual((await stores.disclosures.listByPatient('p1'))[0], e);
+        const p = await stores.partners.upsert({ id: 'ph', name: 'Pharmacy', kind: 'pharmacy', status: 'active', scopes: [], agreement: { purposes: ['TREAT'] } });
+        assert.deepEqual(p.agreement, { purposes: ['TREAT'] });
+        assert.deepEqual((await stores.partners.get('ph'))?.agreement, { purposes: ['TREAT'] });
+      });
+    });
+
     it('answers ping', async () => {
       await stores.ping();
       assert.ok(stores.kind === 'sqlite' || stores.kind === 'postgres');

@@ -48,7 +48,7 @@ describe('sqlite store: files', () => {
     assert.equal((await second.resources.read('Patient', 'p1')).id, 'p1');
     await second.close();
     const db = new Database(filename, { readonly: true });
-    assert.deepEqual(db.prepare('SELECT version FROM schema_migrations').all(), [{ version: 1 }]);
+    assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }]);
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     db.close();
   });

@@ -8,7 +8,7 @@ import { isoInstant } from './time.js';
 
 const COLUMNS = [
   'seq', 'recorded', 'patient', 'recipient', 'user_id', 'client_id', 'token_id', 'purpose_of_use',
-  'legal_basis', 'channel', 'resources', 'description', 'request_id', 'prev_hash', 'hash',
+  'legal_basis', 'channel', 'resources', 'description', 'request_id', 'prev_hash', 'hash', 'labels',
 ] as const;
 const SELECT = `SELECT ${COLUMNS.join(', ')} FROM disclosure_log`;
 
@@ -96,6 +96,7 @@ function copyInput(e: DisclosureInput): DisclosureInput {
     resources: jsonCopy(e.resources),
     description: e.description,
     requestId: e.requestId,
+    ...(e.labels?.length ? { labels: [...e.labels] } : {}),
   };
 }
 
@@ -105,6 +106,7 @@ function toRow(e: DisclosureEntry): SqlValue[] {
   return [
     e.seq, e.recorded, e.patient, JSON.stringify(e.recipient), e.user ?? null, e.clientId, e.tokenId, e.purposeOfUse,
     e.legalBasis, e.channel, JSON.stringify(e.resources), e.description, e.requestId, e.prevHash, e.hash,
+    e.labels?.length ? JSON.stringify(e.labels) : null,
   ];
 }
 
@@ -125,5 +127,6 @@ function fromRow(r: LogRow): DisclosureEntry {
     requestId: r.request_id as string,
     prevHash: r.prev_hash as string,
     hash: r.hash as string,
+    ...(r.labels === null || r.labels === undefined ? {} : { labels: jsonColumn<string[]>(r.labels) }),
   };
 }

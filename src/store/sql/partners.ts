@@ -12,11 +12,12 @@ interface PartnerRow extends Record<string, unknown> {
   jwks: unknown;
   jwks_url: string | null;
   scopes: unknown;
+  agreement: unknown;
   created_at: string;
   updated_at: string;
 }
 
-const COLUMNS = 'id, name, kind, address, status, jwks, jwks_url, scopes, created_at, updated_at';
+const COLUMNS = 'id, name, kind, address, status, jwks, jwks_url, scopes, agreement, created_at, updated_at';
 
 /** Partner registrations (the technical side of an agreement: keys, scopes, status). */
 export class SqlPartnerStore implements PartnerStore {
@@ -40,14 +41,15 @@ export class SqlPartnerStore implements PartnerStore {
     if (p.jwks && p.jwksUrl) throw badRequest(`partner ${p.id}: give jwks or jwksUrl, not both`);
     const now = isoNow(this.clock);
     const [row] = await this.db.all<PartnerRow>(
-      `INSERT INTO partners (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO partners (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, address = excluded.address,
          status = excluded.status, jwks = excluded.jwks, jwks_url = excluded.jwks_url, scopes = excluded.scopes,
-         updated_at = excluded.updated_at
+         agreement = excluded.agreement, updated_at = excluded.updated_at
        RETURNING ${COLUMNS}`,
       [
         p.id, p.name, p.kind, p.address ?? null, p.status,
-        p.jwks ? JSON.stringify(p.jwks) : null, p.jwksUrl ?? null, JSON.stringify(p.scopes), now, now,
+        p.jwks ? JSON.stringify(p.jwks) : null, p.jwksUrl ?? null, JSON.stringify(p.scopes),
+        p.agreement === undefined ? null : JSON.stringify(p.agreement), now, now,
       ],
     );
     return toPartner(row as PartnerRow);
@@ -72,6 +74,7 @@ function toPartner(r: PartnerRow): Partner {
     ...(r.jwks === null ? {} : { jwks: jsonColumn<JsonWebKeySet>(r.jwks) }),
     ...(r.jwks_url === null ? {} : { jwksUrl: r.jwks_url }),
     scopes: jsonColumn<string[]>(r.scopes),
+    ...(r.agreement === null || r.agreement === undefined ? {} : { agreement: jsonColumn<Record<string, unknown>>(r.agreement) }),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };

@@ -2,8 +2,11 @@ import type { Clock } from '../../core/clock.js';
 import type { FhirDefinitions } from '../../core/fhir-definitions.js';
 import { createIndexer } from '../indexer.js';
 import type { Stores } from '../types.js';
+import { SqlAccountingRecords } from './accounting-records.js';
+import { SqlAdminTrail } from './admin-trail.js';
 import { SqlDisclosureLog } from './disclosure-log.js';
 import type { SqlExecutor } from './executor.js';
+import { SqlIngestErrorQueue } from './ingest-errors.js';
 import { SqlPartnerStore } from './partners.js';
 import { SqlReplayCache } from './replay-cache.js';
 import { SqlResourceStore } from './resource-store.js';
@@ -28,6 +31,9 @@ export function buildStores(
     replay: new SqlReplayCache(db, deps.clock),
     partners: new SqlPartnerStore(db, deps.clock),
     keys: new SqlSigningKeyStore(db),
+    ingestErrors: new SqlIngestErrorQueue(db, deps.clock),
+    adminTrail: new SqlAdminTrail(db, deps.clock),
+    accounting: new SqlAccountingRecords(db, deps.clock),
     ...lifecycle,
   };
 }
