@@ -59,6 +59,11 @@ export interface Labeler {
    * Keeps labels that are not confidentiality/sensitivity codes. Returns the same object.
    */
   label<T extends Resource>(resource: T): T;
+  /**
+   * Labels a set stored together; a medication order also gets the labels of the Medication it
+   * references within the set (a buprenorphine Medication makes its MedicationRequest Part 2 data).
+   */
+  labelAll<T extends Resource>(resources: T[]): T[];
 }
 
 /** Well-known code systems. */
