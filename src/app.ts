@@ -20,10 +20,17 @@ import { createOutboundClient } from './exchange/outbound.js';
 import { createFhirApi } from './fhir/api.js';
 import type { FhirHandler } from './fhir/types.js';
 import { createFhirRouter } from './http/fhir-routes.js';
+import { createIngestRouter } from './http/ingest-routes.js';
+import { createHl7Ingest, type Hl7Ingest } from './mapping/hl7v2-ingest.js';
+import { createIngestPipeline, type IngestPipeline } from './mapping/ingest.js';
+import { loadLabeler } from './mapping/labels.js';
+import { loadTerminology } from './mapping/terminology.js';
+import type { Labeler, Terminology } from './mapping/types.js';
 import { createRateLimiter } from './http/rate-limit.js';
 import { createHttpApp } from './http/server.js';
 import { createPolicy } from './policy/policy.js';
-import type { Policy } from './policy/types.js';
+import type { ConsentSource, Policy } from './policy/types.js';
+import type { Consent } from '@medplum/fhirtypes';
 import { openStores } from './store/open.js';
 import type { Stores } from './store/types.js';
 
@@ -46,6 +53,8 @@ export interface Gateway {
   /** The FHIR handler every route uses (also used by `fxg import`). */
   fhir: FhirHandler;
   log: Logger;
+  /** Ingest of internal records: the shared pipeline, HL7 v2, terminology and labels. */
+  ingest: { pipeline: IngestPipeline; hl7: Hl7Ingest; terminology: Terminology; labeler: Labeler };
   /** A principal for the organization's own tools (fxg import): system/*.cruds, purpose HOPERAT. */
   internalPrincipal(name: string): Principal;
   close(): Promise<void>;
@@ -53,6 +62,34 @@ export interface Gateway {
 
 export function createLogger(level: string): Logger {
   return pino({ level, base: undefined, redact: ['req.headers.authorization', '*.access_token', '*.client_assertion'] }) as unknown as Logger;
+}
+
+/**
+ * Active patient-privacy consents of a page's patients, in one indexed search (patient + status).
+ * Read on every disclosure, so a revocation takes effect on the very next request.
+ */
+export function consentSource(stores: Stores): ConsentSource {
+  return async (patients) => {
+    const out = new Map<string, Consent[]>();
+    if (!patients.length) return out;
+    const { resources } = await stores.resources.search({
+      resourceType: 'Consent',
+      filters: [
+        { code: 'patient', values: patients.map((id) => ({ value: `Patient/${id}` })) },
+        { code: 'status', values: [{ value: 'active' }] },
+      ],
+      count: 1000 * patients.length,
+      offset: 0,
+    });
+    for (const c of resources as Consent[]) {
+      const id = c.patient?.reference?.replace(/^Patient\//, '');
+      if (!id) continue;
+      const list = out.get(id) ?? [];
+      list.push(c);
+      out.set(id, list);
+    }
+    return out;
+  };
 }
 
 export async function createApp(deps: AppDeps): Promise<Gateway> {
@@ -78,7 +115,7 @@ export async function createApp(deps: AppDeps): Promise<Gateway> {
   });
   await auth.ensureSigningKey();
 
-  const policy = createPolicy(defs);
+  const policy = createPolicy({ defs, clock, consents: consentSource(stores) });
   const audit = createAudit({ log: stores.disclosures, defs, logger: log });
   const limits = config.fhir;
   const api = createFhirApi({ store: stores.resources, policy, audit, defs, clock, log, fhirBase, limits });
@@ -90,6 +127,12 @@ export async function createApp(deps: AppDeps): Promise<Gateway> {
   capability.rest?.[0]?.resource?.push(auditEventCapability());
   const handle: FhirHandler = (req, ctx) => (req.segments[0] === 'AuditEvent' ? auditEvents(req, ctx) : api.handle(req, ctx));
 
+  const terminology = loadTerminology(config.ingest.terminologyDir);
+  const labeler = loadLabeler(config.ingest.labelsDir);
+  const pipeline = createIngestPipeline({ store: stores.resources, errors: stores.ingestErrors, defs, labeler, clock });
+  const hl7 = createHl7Ingest({ pipeline, terminology, now: () => new Date(clock.now()) });
+  const authenticate = (h: string | undefined) => auth.verifyAccessToken(h);
+
   const app = createHttpApp({
     log,
     ready: () => stores.ping(),
@@ -98,16 +141,18 @@ export async function createApp(deps: AppDeps): Promise<Gateway> {
       handle,
       capabilityStatement: () => capability,
       smartConfiguration: smartConfigurationHandler({ auth }),
-      authenticate: (h) => auth.verifyAccessToken(h),
+      authenticate,
       rateLimiter: createRateLimiter({ perMinute: config.rateLimit.perClientPerMinute, clock }),
       log,
       bodyLimit: config.http.bodyLimit,
       maxJsonDepth: config.http.maxJsonDepth,
     }),
+    ingestRouter: createIngestRouter({ hl7, authenticate, bodyLimit: config.http.bodyLimit }),
   });
 
   return {
     app, config, stores, auth, policy, audit, defs, fhir: handle, log,
+    ingest: { pipeline, hl7, terminology, labeler },
     internalPrincipal(name) {
       const scope = 'system/*.cruds';
       return {

@@ -41,14 +41,33 @@ export function disclosureEntries(defs: FhirDefinitions, req: DisclosureRequest)
     clientId: p.clientId,
     tokenId: p.tokenId,
     purposeOfUse: req.purposeOfUse,
-    legalBasis: req.legalBasis,
+    legalBasis: req.legalBasisByPatient?.get(patient) ?? req.legalBasis,
     channel: req.channel,
     resources: resources.map((r) => ({
       resourceType: r.resourceType, id: r.id as string, ...(r.meta?.versionId ? { versionId: r.meta.versionId } : {}),
     })),
     description: describe(resources, req.channel),
     requestId: req.requestId,
+    ...labelsOf(resources),
   }));
+}
+
+const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
+const CONFIDENTIALITY = 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality';
+
+/**
+ * The sensitivity codes (v3 ActCode) and the restrictive confidentiality codes (R, V) of what was
+ * disclosed: the accounting reads them (ETH puts an entry on the 42 CFR Part 2 list).
+ */
+function labelsOf(resources: Resource[]): { labels?: string[] } {
+  const codes = new Set<string>();
+  for (const r of resources) {
+    for (const c of r.meta?.security ?? []) {
+      if (!c.code) continue;
+      if (c.system === ACT_CODE || (c.system === CONFIDENTIALITY && (c.code === 'R' || c.code === 'V'))) codes.add(c.code);
+    }
+  }
+  return codes.size ? { labels: [...codes].sort() } : {};
 }
 
 function describe(resources: Resource[], channel: string): string {

@@ -6,6 +6,8 @@ export interface DisclosureRequest {
   principal: Principal;
   purposeOfUse: string;
   legalBasis: string;
+  /** Per-patient legal basis when a consent made the difference (`tpo;consent=Consent/x`); else legalBasis. */
+  legalBasisByPatient?: ReadonlyMap<string, string>;
   channel: DisclosureChannel;
   /** Everything that is about to leave (after policy.filter). Resources outside every patient compartment are not PHI and are not logged. */
   resources: Resource[];

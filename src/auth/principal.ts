@@ -18,7 +18,16 @@ export interface ScopeGrant {
 
 export interface Principal {
   clientId: string;
-  partner: { id: string; name: string; kind: string; address?: string };
+  partner: {
+    id: string;
+    name: string;
+    kind: string;
+    address?: string;
+    /** The partner agreement as stored (policy/agreements.ts interprets it); absent: the kind's defaults. */
+    agreement?: Record<string, unknown>;
+    /** When the registration (and agreement) last changed: policy caches the parsed agreement per version. */
+    updatedAt?: string;
+  };
   /** jti of the access token. */
   tokenId: string;
   /** Granted scope string. */

@@ -255,7 +255,10 @@ function decodeHeader(token: string): Record<string, unknown> | undefined {
 function toPrincipal(c: AccessTokenClaims, partner: Partner): Principal {
   return {
     clientId: c.clientId,
-    partner: { id: partner.id, name: partner.name, kind: partner.kind, ...(partner.address ? { address: partner.address } : {}) },
+    partner: {
+      id: partner.id, name: partner.name, kind: partner.kind, ...(partner.address ? { address: partner.address } : {}),
+      ...(partner.agreement ? { agreement: partner.agreement } : {}), updatedAt: partner.updatedAt,
+    },
     tokenId: c.jti,
     scope: c.scope,
     grants: c.grants,

@@ -5,9 +5,9 @@
  * Every read-type handler (read, vread, history, search with _include/_revinclude, $everything,
  * GET entries of a batch) ends in `release`; nothing else puts stored resources in a response body.
  */
-import type { Resource } from '@medplum/fhirtypes';
+import type { BundleEntry, Resource } from '@medplum/fhirtypes';
 import { notFound, OutcomeError } from '../core/outcome.js';
-import type { Decision, FhirOperation } from '../policy/types.js';
+import type { Decision, FhirOperation, Release } from '../policy/types.js';
 import type { DisclosureChannel } from '../store/types.js';
 import type { FhirContext, FhirDeps } from './types.js';
 
@@ -38,6 +38,8 @@ export interface Released {
   resources: Resource[];
   /** How many of the candidates policy held back. */
   dropped: number;
+  /** What the response must carry (42 CFR 2.32 redisclosure notices). */
+  obligations: Release['obligations'];
 }
 
 /**
@@ -53,18 +55,61 @@ export async function release(
   candidates: Resource[],
 ): Promise<Released> {
   const use = channel === 'search' || channel === 'audit' ? 'search' : 'read';
-  const resources = candidates.length ? deps.policy.filter(ctx.principal, candidates, use) : [];
+  const out = candidates.length
+    ? await deps.policy.release(ctx.principal, candidates, use)
+    : { resources: [], obligations: [], legalBasisByPatient: new Map<string, string>() };
+  const resources = out.obligations.some((o) => o.kind === 'redisclosure-notice') ? out.resources.map(markNoRedisclosure) : out.resources;
   if (resources.length) {
     await deps.audit.recordDisclosure({
       principal: ctx.principal,
       purposeOfUse: decision.purposeOfUse,
       legalBasis: decision.legalBasis,
+      ...(out.legalBasisByPatient.size ? { legalBasisByPatient: out.legalBasisByPatient } : {}),
       channel,
       resources,
       requestId: ctx.requestId,
     });
   }
-  return { resources, dropped: candidates.length - resources.length };
+  return { resources, dropped: candidates.length - resources.length, obligations: out.obligations };
+}
+
+const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
+const PART2_CODES = new Set(['ETH', '42CFRPart2']);
+
+/**
+ * A disclosed 42 CFR Part 2 resource carries the DS4P obligation label NORDSCLCD ("no redisclosure
+ * without consent directive"), so the obligation travels with the resource itself (42 CFR 2.32).
+ * A copy: the stored resource is not changed.
+ */
+function markNoRedisclosure(r: Resource): Resource {
+  const labels = r.meta?.security ?? [];
+  if (!labels.some((c) => c.code && PART2_CODES.has(c.code)) || labels.some((c) => c.code === 'NORDSCLCD')) return r;
+  return {
+    ...r,
+    meta: {
+      ...r.meta,
+      security: [...labels, { system: ACT_CODE, code: 'NORDSCLCD', display: 'no redisclosure without consent directive' }],
+    },
+  };
+}
+
+/**
+ * Bundle entries carrying the obligations' notices: an OperationOutcome with `search.mode = outcome`
+ * (FHIR R4 search 3.1.1.4.2), severity information, one issue per notice (the 42 CFR 2.32(a)(1) text).
+ */
+export function obligationEntries(obligations: Release['obligations']): BundleEntry[] {
+  const notices = [...new Set(obligations.filter((o) => o.kind === 'redisclosure-notice' && o.text).map((o) => o.text as string))];
+  if (!notices.length) return [];
+  return [{
+    resource: {
+      resourceType: 'OperationOutcome',
+      issue: notices.map((text) => ({
+        severity: 'information', code: 'informational',
+        details: { coding: [{ system: 'https://fhir-exchange-gateway.dev/CodeSystem/error-code', code: 'GW_REDISCLOSURE_NOTICE' }], text },
+      })),
+    },
+    search: { mode: 'outcome' },
+  }];
 }
 
 /**
@@ -79,6 +124,6 @@ export function logHidden(deps: Pick<FhirDeps, 'log'>, ctx: FhirContext, interac
  * Whether policy would let any of `candidates` leave, without disclosing them (used to decide between
  * 404 and 410 for deleted resources: a hidden resource must not reveal that it ever existed).
  */
-export function anyVisible(deps: Pick<FhirDeps, 'policy'>, ctx: FhirContext, candidates: Resource[]): boolean {
-  return candidates.length > 0 && deps.policy.filter(ctx.principal, candidates).length > 0;
+export async function anyVisible(deps: Pick<FhirDeps, 'policy'>, ctx: FhirContext, candidates: Resource[]): Promise<boolean> {
+  return candidates.length > 0 && (await deps.policy.release(ctx.principal, candidates)).resources.length > 0;
 }

@@ -9,7 +9,7 @@ import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import { notFound } from '../core/outcome.js';
 import type { FhirContext, FhirDeps, FhirResponse } from './types.js';
 import type { ResourceCatalogue } from './resource-catalogue.js';
-import { anyVisible, authorize, logHidden, release } from './disclose.js';
+import { anyVisible, authorize, logHidden, obligationEntries, release } from './disclose.js';
 import { hiddenOrGone } from './read.js';
 import { echo, invalidParamValue, unknownParam } from './errors.js';
 import { isInstant } from './history.js';
@@ -82,7 +82,7 @@ export async function patientEverything(
   } catch (err) {
     return hiddenOrGone(deps, ctx, 'Patient', id, err);
   }
-  if (!anyVisible(deps, ctx, [patient])) {
+  if (!(await anyVisible(deps, ctx, [patient]))) {
     logHidden(deps, ctx, 'everything', 'Patient');
     throw notFound(`Patient/${id}`);
   }
@@ -94,7 +94,7 @@ export async function patientEverything(
     offset: ep.offset,
   });
   const referenced = await referencedOutsideCompartment(deps, catalogue, page.resources, ep.types);
-  const { resources } = await release(deps, ctx, decision, 'everything', [...page.resources, ...referenced]);
+  const { resources, obligations } = await release(deps, ctx, decision, 'everything', [...page.resources, ...referenced]);
 
   const matchKeys = new Set(page.resources.map(refKey));
   const entries: BundleEntry[] = resources.map((r) => ({
@@ -112,7 +112,7 @@ export async function patientEverything(
       offset: ep.offset,
       hasMore: page.hasMore,
     }),
-    entry: entries,
+    entry: [...entries, ...obligationEntries(obligations)],
   };
   return { status: 200, body: bundle };
 }

@@ -35,7 +35,7 @@ export async function hiddenOrGone(deps: FhirDeps, ctx: FhirContext, type: strin
 export async function everVisible(deps: FhirDeps, ctx: FhirContext, type: string, id: string): Promise<boolean> {
   try {
     const { entries } = await deps.store.history(type, id, { count: VISIBILITY_PROBE_VERSIONS, offset: 0 });
-    return anyVisible(deps, ctx, entries.flatMap((e) => (e.resource ? [e.resource] : [])));
+    return await anyVisible(deps, ctx, entries.flatMap((e) => (e.resource ? [e.resource] : [])));
   } catch (err) {
     if (err instanceof OutcomeError && (err.status === 404 || err.status === 410)) return false;
     throw err;

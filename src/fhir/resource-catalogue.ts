@@ -70,10 +70,14 @@ const EXTRA_PARAMS: Readonly<Record<string, readonly string[]>> = {
 };
 
 /**
- * Types outside US Core that internal systems load (Synthea and EHR transaction bundles carry them).
+ * Types outside US Core that internal systems load (Synthea and EHR transaction bundles carry them),
+ * and the Consent resources policy reads.
  * Served with read/search by patient only, under the same policy as everything else.
  */
 const SUPPLEMENTARY_TYPES: Readonly<Record<string, readonly string[]>> = {
+  // Patient privacy consents (policy/consent.ts), written by internal systems; partners reach them only
+  // when their agreement lists Consent.
+  Consent: ['patient', 'status', 'scope', 'actor', 'purpose', 'period', 'category'],
   Claim: ['patient'],
   ExplanationOfBenefit: ['patient'],
   ImagingStudy: ['patient'],

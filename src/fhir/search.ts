@@ -11,7 +11,7 @@ import type { Bundle, BundleEntry, OperationOutcome, Resource } from '@medplum/f
 import { GW_CODE_SYSTEM } from '../core/outcome.js';
 import type { FhirContext, FhirDeps, FhirResponse } from './types.js';
 import type { ResourceCatalogue } from './resource-catalogue.js';
-import { authorize, isNarrowed, release, type Permit } from './disclose.js';
+import { authorize, isNarrowed, obligationEntries, release, type Permit } from './disclose.js';
 import { resolveIncludes } from './include.js';
 import { fullUrl, pageLinks, trimBase } from './response.js';
 import { parseSearch, type ParsedSearch } from './search-parse.js';
@@ -67,7 +67,7 @@ export async function runSearch(
   });
 
   const included = await resolveIncludes(deps.store, catalogue, deps.fhirBase, result.resources, parsed, deps.limits.maxIncludes);
-  const { resources, dropped } = await release(deps, ctx, decision, 'search', [...result.resources, ...included.resources]);
+  const { resources, dropped, obligations } = await release(deps, ctx, decision, 'search', [...result.resources, ...included.resources]);
 
   let total: number | undefined;
   if (wantTotal && !aboutPatients) {
@@ -75,9 +75,10 @@ export async function runSearch(
   } else if (wantTotal && !narrowed && parsed.count === 0) {
     total = await countReleased(deps, ctx, decision, parsed);
   } else if (wantTotal && !narrowed && dropped === 0 && result.resources.length > 0
-    && (parsed.patients.length > 0 || (parsed.offset === 0 && !result.hasMore))) {
+    && ((parsed.patients.length > 0 && ctx.principal.partner.kind === 'internal') || (parsed.offset === 0 && !result.hasMore))) {
     // Every match on this page left and was recorded; the total then adds only how many more the same
-    // named patients have (or nothing, when this page is all there is).
+    // named patients have (or nothing, when this page is all there is). For a partner, later pages may
+    // hold what a consent or label withholds, so its total is counted only when this page is all there is.
     const all = await deps.store.search({
       resourceType: parsed.resourceType, filters: parsed.filters, count: 0, offset: 0, total: true,
     });
@@ -94,6 +95,7 @@ export async function runSearch(
     };
   });
   if (included.truncated) entries.push(truncationNotice(deps.limits.maxIncludes));
+  entries.push(...obligationEntries(obligations));
 
   const bundle: Bundle = {
     resourceType: 'Bundle',

@@ -122,7 +122,7 @@ export async function storeDelete(
     if (err instanceof OutcomeError && err.status === 404) throw notFound(`${type}/${id}`);
     throw err;
   }
-  if (!anyVisible(deps, ctx, [pre])) throw notFound(`${type}/${id}`);
+  if (!(await anyVisible(deps, ctx, [pre]))) throw notFound(`${type}/${id}`);
   if (!deps.policy.mayWrite(ctx.principal, 'delete', pre)) throw writeForbidden('delete');
   await store.delete(type, id, ifMatch === undefined ? undefined : { ifMatch });
 }

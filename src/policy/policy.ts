@@ -1,17 +1,36 @@
 /**
- * The access decision for every FHIR request: deny by default; permit only what the token's
- * scopes cover, narrowed to the token's patient compartment and granular scope constraints.
- * Partner agreements, consent and security labels (issue #4) plug in here, behind the same interface.
+ * The access decision for every FHIR request (design.md §5): deny by default; permit only when the
+ * partner's agreement is in force and allows the purpose and the data, the token's scopes cover the
+ * request, and, for what actually leaves, no consent of the patient denies it and every consent the
+ * agreement or a label requires (42 CFR Part 2: one naming the recipient) is active.
+ *
+ * decide() runs before the store (agreement, purpose, type, scopes, narrowing as WHERE clauses);
+ * filter() is the synchronous per-resource check (scopes, compartment, agreement coverage and labels);
+ * release() adds the patients' consents on what would leave, with obligations and the legal basis.
  */
 import { matchesSearchRequest, Operator } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
+import type { Clock } from '../core/clock.js';
 import type { Permission, Principal, ScopeGrant } from '../auth/principal.js';
 import { coversType } from '../auth/scopes.js';
 import type { FhirDefinitions } from '../core/fhir-definitions.js';
-import { basisForPurpose } from '../core/purpose-of-use.js';
+import { basisForPurpose, formatLegalBasis } from '../core/purpose-of-use.js';
 import { patientLinksOf } from '../store/compartment.js';
 import type { SearchFilter } from '../store/types.js';
-import type { Decision, FhirOperation, Interaction, Policy } from './types.js';
+import type { PartnerKind } from '../store/types.js';
+import {
+  agreementCovers, agreementNarrowing, agreementTypeAllowed, andNarrowing, checkAgreement, defaultAgreementFor,
+  parseAgreement, type Agreement,
+} from './agreements.js';
+import { createConsentEvaluator, type Obligation } from './consent.js';
+import type { ConsentSource, Decision, FhirOperation, Interaction, Policy, Release } from './types.js';
+
+export interface PolicyDeps {
+  defs: FhirDefinitions;
+  clock: Clock;
+  /** Active consents per patient; absent: no consent is on file for anyone (tests of scope rules). */
+  consents?: ConsentSource;
+}
 
 export { TPO_PURPOSES } from '../core/purpose-of-use.js';
 
@@ -21,7 +40,31 @@ const REQUIRED_PERMISSION: Record<Interaction, Permission> = {
 
 const deny = (status: 401 | 403 | 404, code: string, reason: string): Decision => ({ effect: 'deny', status, code, reason });
 
-export function createPolicy(defs: FhirDefinitions): Policy {
+export function createPolicy(deps: PolicyDeps): Policy {
+  const { defs, clock } = deps;
+  const agreements = new Map<string, Agreement | Error>();
+
+  /**
+   * The partner's agreement: the stored one, else the defaults of its kind. Parsed once per
+   * registration version (partner id + updatedAt); an invalid stored agreement denies everything.
+   */
+  function agreementOf(p: Principal): Agreement | Error {
+    const key = `${p.partner.id}\u0000${p.partner.updatedAt ?? ''}`;
+    let a = agreements.get(key);
+    if (!a) {
+      try {
+        a = p.partner.agreement
+          ? parseAgreement({ ...p.partner.agreement, partnerId: p.partner.id }, `partner ${p.partner.id}`)
+          : defaultAgreementFor(p.partner.kind as PartnerKind, p.partner.id);
+      } catch (err) {
+        a = err instanceof Error ? err : new Error(String(err));
+      }
+      if (agreements.size > 1000) agreements.clear();
+      agreements.set(key, a);
+    }
+    return a;
+  }
+
   /** Does a type belong to the Patient compartment (so a patient-context token is confined)? */
   const inCompartmentModel = (type: string) => type === 'Patient' || defs.patientCompartmentParams(type).length > 0;
 
@@ -56,11 +99,25 @@ export function createPolicy(defs: FhirDefinitions): Policy {
     return grants.length > 0 && withinPatient(p, grants, resource) && meetsConstraints(grants, resource);
   }
 
+  function filter(p: Principal, resources: Resource[], use: 'read' | 'search' = 'read'): Resource[] {
+    const perms: readonly Permission[] = use === 'search' ? ['s', 'r'] : ['r'];
+    const a = agreementOf(p);
+    if (a instanceof Error) return [];
+    return resources.filter((r) => visible(p, r, perms) && agreementCovers(a, r));
+  }
+
   return {
     decide(p, op: FhirOperation): Decision {
       const perm = REQUIRED_PERMISSION[op.interaction];
       if ((perm === 'c' || perm === 'u' || perm === 'd') && p.partner.kind !== 'internal') {
         return deny(403, 'GW_WRITE_NOT_ALLOWED', 'only the organization\'s internal systems may write');
+      }
+      const agreement = agreementOf(p);
+      if (agreement instanceof Error) return deny(403, 'GW_AGREEMENT_INVALID', agreement.message);
+      const inForce = checkAgreement(agreement, { purpose: p.purposeOfUse, now: clock.now() });
+      if (!inForce.ok) return deny(403, inForce.code, inForce.reason);
+      if (!agreementTypeAllowed(agreement, op.resourceType)) {
+        return deny(403, 'GW_TYPE_NOT_ALLOWED', `the agreement with ${p.partner.id} does not cover ${op.resourceType}`);
       }
       const grants = covering(p, op.resourceType, [perm]);
       if (!grants.length) {
@@ -76,9 +133,15 @@ export function createPolicy(defs: FhirDefinitions): Policy {
       }
       const narrow: { compartmentPatient?: string; anyOf?: SearchFilter[][] } = {};
       if (confined) narrow.compartmentPatient = p.patient;
-      if (grants.every((g) => g.query?.length)) {
-        narrow.anyOf = grants.map((g) => (g.query ?? []).map((q) => ({ code: q.code, values: [{ value: q.value }] })));
-      }
+      const scopeNarrowing = grants.every((g) => g.query?.length)
+        ? grants.map((g) => (g.query ?? []).map((q) => ({ code: q.code, values: [{ value: q.value }] })))
+        : undefined;
+      // The organization's own systems are not narrowed by an agreement in the query (their searches keep
+      // exact totals); what leaves is still checked against the agreement by filter().
+      const anyOf = p.partner.kind === 'internal'
+        ? scopeNarrowing
+        : andNarrowing(scopeNarrowing, agreementNarrowing(agreement, op.resourceType));
+      if (anyOf?.length) narrow.anyOf = anyOf;
       return {
         effect: 'permit',
         purposeOfUse: p.purposeOfUse,
@@ -87,9 +150,50 @@ export function createPolicy(defs: FhirDefinitions): Policy {
       };
     },
 
-    filter(p, resources, use = 'read') {
-      const perms: readonly Permission[] = use === 'search' ? ['s', 'r'] : ['r'];
-      return resources.filter((r) => visible(p, r, perms));
+    filter,
+
+    async release(p, candidates, use = 'read'): Promise<Release> {
+      const allowed = filter(p, candidates, use);
+      const out: Release = { resources: allowed, obligations: [], legalBasisByPatient: new Map() };
+      // The organization's own systems use the data; consent restricts disclosures to others.
+      if (p.partner.kind === 'internal' || !allowed.length) return out;
+      const agreement = agreementOf(p);
+      if (agreement instanceof Error) return { ...out, resources: [] };
+
+      const patientsOf = new Map<Resource, string[]>();
+      const patients = new Set<string>();
+      for (const r of allowed) {
+        if (!inCompartmentModel(r.resourceType)) continue;
+        const ids = patientLinksOf(defs, r).patients;
+        patientsOf.set(r, ids);
+        for (const id of ids) patients.add(id);
+      }
+      if (!patients.size) return out;
+      const consents = deps.consents ? await deps.consents([...patients]) : new Map();
+      const now = clock.now();
+      const evaluators = new Map([...patients].map((patient) => [patient, createConsentEvaluator(consents.get(patient) ?? [], {
+        recipient: { partnerId: p.partner.id, ...(p.user ? { practitioner: p.user } : {}) },
+        purpose: p.purposeOfUse, now, patient, consentRequired: agreement.consentRequired,
+      })]));
+      const obligations = new Map<string, Obligation>();
+      out.resources = allowed.filter((r) => {
+        const ids = patientsOf.get(r);
+        if (!ids) return true; // not patient data (Practitioner, Organization, ...)
+        return ids.every((patient) => {
+          const ev = evaluators.get(patient)!;
+          if (ev.patientLevel.effect === 'deny') return false;
+          const v = ev.forResource(r);
+          if (v.effect === 'deny') return false;
+          if (agreement.consentRequired && v.effect !== 'permit') return false;
+          if (v.effect === 'permit' && v.consentRef) {
+            out.legalBasisByPatient.set(patient, formatLegalBasis(basisForPurpose(p.purposeOfUse), v.consentRef));
+          }
+          for (const o of v.obligations) if (o.kind !== 'withhold') obligations.set(JSON.stringify(o), o);
+          return true;
+        });
+      });
+      out.obligations = [...obligations.values()];
+      return out;
     },
 
     mayWrite(p, interaction, resource) {

@@ -1,4 +1,4 @@
-import type { Resource } from '@medplum/fhirtypes';
+import type { Consent, Resource } from '@medplum/fhirtypes';
 import type { Principal } from '../auth/principal.js';
 import type { SearchFilter } from '../store/types.js';
 
@@ -36,6 +36,24 @@ export interface Policy {
    * patient cannot be named (identifier-only subject) never leaves.
    */
   filter(principal: Principal, resources: Resource[], use?: 'read' | 'search'): Resource[];
+  /**
+   * What may actually leave, for a disclosure: filter(), then the patients' consents (a deny hides the
+   * patient's data from this recipient; 42 CFR Part 2 data needs a consent naming the recipient; an
+   * agreement requiring consent needs an applicable permit), per patient. Returns the obligations the
+   * response must honour and the legal basis per patient (with the consent that allowed it).
+   */
+  release(principal: Principal, resources: Resource[], use?: 'read' | 'search'): Promise<Release>;
   /** Whether a write of `resource` (its post-image; for updates also the pre-image) is allowed. */
   mayWrite(principal: Principal, interaction: 'create' | 'update' | 'delete', resource: Resource): boolean;
 }
+
+export interface Release {
+  resources: Resource[];
+  /** Deduplicated obligations (policy/consent.ts Obligation): redisclosure notices, consent scope. */
+  obligations: Array<{ kind: string; authority?: string; text?: string; consentRef?: string }>;
+  /** Legal basis per patient id when a consent allowed the disclosure (`<basis>;consent=Consent/x`). */
+  legalBasisByPatient: Map<string, string>;
+}
+
+/** Active patient-privacy consents of these patients (one query for a page of results). */
+export type ConsentSource = (patients: readonly string[]) => Promise<ReadonlyMap<string, Consent[]>>;

@@ -67,7 +67,7 @@ export async function createHarness(o: { limits?: Partial<FhirLimits>; audit?: (
   const realAudit = createAudit({ log: stores.disclosures, defs, logger: silentLogger });
   const deps: FhirDeps = {
     store: stores.resources,
-    policy: createPolicy(defs),
+    policy: createPolicy({ defs, clock }),
     audit: o.audit ? o.audit(realAudit) : realAudit,
     defs,
     clock,
