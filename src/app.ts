@@ -6,6 +6,8 @@ import type { Express } from 'express';
 import pino from 'pino';
 import { createAudit } from './audit/disclosure-recorder.js';
 import { auditEventCapability, createAuditEventSearch } from './audit/audit-event-api.js';
+import { createAccountingService, type AccountingService } from './audit/accounting-service.js';
+import { createDisclosuresOperation } from './audit/disclosures-operation.js';
 import type { Audit } from './audit/types.js';
 import { createAuthService, type AuthService } from './auth/service.js';
 import { createAuthRouter, smartConfigurationHandler } from './auth/routes.js';
@@ -21,6 +23,8 @@ import { createFhirApi } from './fhir/api.js';
 import type { FhirHandler } from './fhir/types.js';
 import { createFhirRouter } from './http/fhir-routes.js';
 import { createIngestRouter } from './http/ingest-routes.js';
+import { createAdminRouter } from './http/admin-routes.js';
+import { createAdminApi } from './admin/admin-api.js';
 import { createHl7Ingest, type Hl7Ingest } from './mapping/hl7v2-ingest.js';
 import { createIngestPipeline, type IngestPipeline } from './mapping/ingest.js';
 import { loadLabeler } from './mapping/labels.js';
@@ -28,7 +32,8 @@ import { loadTerminology } from './mapping/terminology.js';
 import type { Labeler, Terminology } from './mapping/types.js';
 import { createRateLimiter } from './http/rate-limit.js';
 import { createHttpApp } from './http/server.js';
-import { createPolicy } from './policy/policy.js';
+import { createPolicy, tokenPurpose } from './policy/policy.js';
+import { invalidGrant } from './auth/errors.js';
 import type { ConsentSource, Policy } from './policy/types.js';
 import type { Consent } from '@medplum/fhirtypes';
 import { openStores } from './store/open.js';
@@ -54,6 +59,7 @@ export interface Gateway {
   fhir: FhirHandler;
   log: Logger;
   /** Ingest of internal records: the shared pipeline, HL7 v2, terminology and labels. */
+  accounting: AccountingService;
   ingest: { pipeline: IngestPipeline; hl7: Hl7Ingest; terminology: Terminology; labeler: Labeler };
   /** A principal for the organization's own tools (fxg import): system/*.cruds, purpose HOPERAT. */
   internalPrincipal(name: string): Principal;
@@ -106,26 +112,45 @@ export async function createApp(deps: AppDeps): Promise<Gateway> {
   for (const p of readPartnerFiles(config.partnersDir)) await stores.partners.upsert(p);
 
   const fhirBase = `${config.baseUrl}/fhir`;
+  const balpSource = { observer: config.baseUrl, network: config.baseUrl, partnerSystem: `${config.baseUrl}/partners` };
   const outbound = createOutboundClient({ timeoutMs: 5000, maxBytes: 64 * 1024, allowInsecureLoopback: config.auth.allowInsecureJwksUrls });
   const auth = createAuthService({
     stores: { partners: stores.partners, replay: stores.replay, keys: stores.keys },
     clock, log, baseUrl: config.baseUrl,
     fetchJwks: (url: string) => outbound.fetchJson(url),
     accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
+    resolvePurpose: (partner, asserted) => {
+      const r = tokenPurpose(partner, asserted, clock.now());
+      if (!r.ok) throw invalidGrant(r.reason);
+      return r.purpose;
+    },
   });
   await auth.ensureSigningKey();
 
-  const policy = createPolicy({ defs, clock, consents: consentSource(stores) });
+  const consents = consentSource(stores);
+  const policy = createPolicy({ defs, clock, consents });
   const audit = createAudit({ log: stores.disclosures, defs, logger: log });
   const limits = config.fhir;
   const api = createFhirApi({ store: stores.resources, policy, audit, defs, clock, log, fhirBase, limits });
   const auditEvents = createAuditEventSearch({
     log: stores.disclosures, policy, audit, fhirBase, defaultCount: limits.defaultCount, maxCount: limits.maxCount,
-    source: { observer: config.baseUrl, network: config.baseUrl, partnerSystem: `${config.baseUrl}/partners` },
+    source: balpSource,
   });
+  const accounting = createAccountingService({
+    stores, clock, source: balpSource, fhirBase,
+    businessAssociate: (a) => a?.businessAssociate === true,
+    html: { organization: config.organization.name, contact: config.organization.privacyContact },
+  });
+  const disclosuresOp = createDisclosuresOperation({ accounting, store: stores.resources });
   const capability = api.capabilityStatement();
   capability.rest?.[0]?.resource?.push(auditEventCapability());
-  const handle: FhirHandler = (req, ctx) => (req.segments[0] === 'AuditEvent' ? auditEvents(req, ctx) : api.handle(req, ctx));
+  const patientCapability = capability.rest?.[0]?.resource?.find((r) => r.type === 'Patient');
+  patientCapability?.operation?.push({ name: 'disclosures', definition: 'https://fhir-exchange-gateway.dev/OperationDefinition/Patient-disclosures' });
+  const handle: FhirHandler = (req, ctx) => {
+    if (req.segments[0] === 'AuditEvent') return auditEvents(req, ctx);
+    if (req.segments[0] === 'Patient' && req.segments[2] === '$disclosures' && req.segments.length === 3) return disclosuresOp(req, ctx);
+    return api.handle(req, ctx);
+  };
 
   const terminology = loadTerminology(config.ingest.terminologyDir);
   const labeler = loadLabeler(config.ingest.labelsDir);
@@ -148,10 +173,12 @@ export async function createApp(deps: AppDeps): Promise<Gateway> {
       maxJsonDepth: config.http.maxJsonDepth,
     }),
     ingestRouter: createIngestRouter({ hl7, authenticate, bodyLimit: config.http.bodyLimit }),
+    adminRouter: createAdminRouter({ api: createAdminApi({ stores, accounting, consents, clock }), authenticate }),
   });
 
   return {
     app, config, stores, auth, policy, audit, defs, fhir: handle, log,
+    accounting,
     ingest: { pipeline, hl7, terminology, labeler },
     internalPrincipal(name) {
       const scope = 'system/*.cruds';

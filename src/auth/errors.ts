@@ -42,6 +42,8 @@ export class ClientAuthError extends OutcomeError {
 export const invalidRequest = (description: string) => oauthError(400, 'invalid_request', description);
 export const unsupportedGrantType = (description: string) => oauthError(400, 'unsupported_grant_type', description);
 export const invalidScope = (description: string) => oauthError(400, 'invalid_scope', description);
+/** RFC 6749 §5.2 invalid_grant: here, a purpose of use outside the partner's agreement, or no agreement in force. */
+export const invalidGrant = (description: string) => oauthError(400, 'invalid_grant', description);
 
 /**
  * A bearer token that is not acceptable (RFC 6750 §3.1 `invalid_token`). The FHIR error handler

@@ -41,7 +41,17 @@ const MAX_SCOPES = 100;
 
 export type ParsedScope =
   | { kind: 'resource'; grant: ScopeGrant }
-  | { kind: 'non-resource'; raw: string };
+  | { kind: 'non-resource'; raw: string }
+  | { kind: 'admin'; raw: string };
+
+/**
+ * The gateway's administration scopes (not SMART resource scopes): /admin routes for partners and
+ * agreements, disclosure accounting, and policy explanations. Granted only when registered exactly;
+ * the admin routes also require a partner of kind `internal`.
+ */
+export const ADMIN_SCOPES: ReadonlySet<string> = new Set([
+  'admin/partners.read', 'admin/partners.write', 'admin/accounting.read', 'admin/accounting.write', 'admin/policy.read',
+]);
 
 /** Thrown by parseScope for text that is not a SMART scope. `message` is safe to show a client. */
 export class ScopeSyntaxError extends Error {
@@ -55,6 +65,7 @@ export class ScopeSyntaxError extends Error {
  */
 export function parseScope(raw: string): ParsedScope {
   if (NON_RESOURCE_SCOPES.has(raw)) return { kind: 'non-resource', raw };
+  if (ADMIN_SCOPES.has(raw)) return { kind: 'admin', raw };
   if (raw.length > MAX_SCOPE_LENGTH) throw new ScopeSyntaxError('scope is too long');
   const m = RESOURCE_SCOPE.exec(raw);
   if (!m) throw new ScopeSyntaxError('not a SMART resource scope');
@@ -152,6 +163,7 @@ export interface GrantOptions {
  */
 export function grantScopes(requested: string, registered: readonly string[], opts: GrantOptions = {}): GrantedScopes {
   const requestedGrants = parseRequestedScopes(requested);
+  const admin = [...new Set(splitScopeString(requested).filter((r) => ADMIN_SCOPES.has(r) && registered.includes(r)))];
   const allowedContexts = opts.contexts ? new Set(opts.contexts) : undefined;
   const registeredGrants = registered
     .flatMap((s) => {
@@ -182,8 +194,8 @@ export function grantScopes(requested: string, registered: readonly string[], op
     const key = canonicalScope(g);
     if (!seen.has(key)) { seen.add(key); grants.push(g); }
   }
-  if (!grants.length) throw oauthError(400, 'invalid_scope', 'none of the requested scopes is allowed for this client');
-  return { scope: grants.map((g) => g.raw).join(' '), grants };
+  if (!grants.length && !admin.length) throw oauthError(400, 'invalid_scope', 'none of the requested scopes is allowed for this client');
+  return { scope: [...grants.map((g) => g.raw), ...admin].join(' '), grants };
 }
 
 function parseRequestedScopes(requested: string): ScopeGrant[] {

@@ -6,7 +6,7 @@
  */
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
-import type { JsonWebKeySet, PartnerStore, ReplayCache, SigningKeyStore } from '../store/types.js';
+import type { JsonWebKeySet, Partner, PartnerStore, ReplayCache, SigningKeyStore } from '../store/types.js';
 import { createAssertionVerifier } from './client-assertion.js';
 import { handleIntrospection } from './introspection.js';
 import { createJwksCache, type FetchJwks } from './jwks-cache.js';
@@ -38,6 +38,8 @@ export interface AuthServiceDeps {
   jwksMaxAgeSeconds?: number;
   /** `scopes_supported` in discovery. */
   scopesSupported?: readonly string[];
+  /** Purpose of use from the assertion and the partner's agreement (policy); see TokenEndpointDeps. */
+  resolvePurpose?: (partner: Partner, asserted: string | undefined) => string;
   /** Token issued or refused (for the audit trail). Must not throw. */
   onEvent?: (e: AuthEvent) => void;
 }
@@ -98,7 +100,9 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     ensureSigningKey: () => keys.ensureKey(),
     async tokenEndpoint(params) {
       try {
-        return await handleTokenRequest(params, { assertions, tokens, onEvent });
+        return await handleTokenRequest(params, {
+          assertions, tokens, onEvent, ...(deps.resolvePurpose ? { resolvePurpose: deps.resolvePurpose } : {}),
+        });
       } finally {
         purgeReplayCacheNowAndThen();
       }

@@ -13,6 +13,7 @@ import { CLIENT_ASSERTION_TYPE, type AssertionClaims, type AssertionVerifier } f
 import { invalidRequest, invalidScope, unsupportedGrantType, type ClientAuthError } from './errors.js';
 import { grantScopes, parseScope, ScopeSyntaxError, splitScopeString } from './scopes.js';
 import { DEFAULT_PURPOSE_OF_USE, type AccessTokens } from './tokens.js';
+import type { Partner } from '../store/types.js';
 
 /** A transport-independent OAuth response. */
 export interface OAuthResponse {
@@ -36,6 +37,12 @@ export interface TokenEndpointDeps {
   assertions: AssertionVerifier;
   tokens: AccessTokens;
   onEvent: (e: AuthEvent) => void;
+  /**
+   * The purpose this token carries, from what the client asserted (undefined: none) and the partner's
+   * agreement; throws invalid_grant when the agreement does not allow it or is not in force.
+   * Absent: the asserted purpose, or TREAT.
+   */
+  resolvePurpose?: (partner: Partner, asserted: string | undefined) => string;
 }
 
 /** OID of the HL7 v3 ActReason code system (PurposeOfUse), as UDAP writes it: `urn:oid:...#TREAT`. */
@@ -61,7 +68,10 @@ export async function handleTokenRequest(
 
     const verified = await deps.assertions.verify(assertion, form.get('client_id'));
     clientId = verified.clientId;
-    const purposeOfUse = purposeOfUseFrom(verified.claims);
+    const asserted = purposeOfUseFrom(verified.claims);
+    const purposeOfUse = deps.resolvePurpose
+      ? deps.resolvePurpose(verified.partner, asserted)
+      : asserted ?? DEFAULT_PURPOSE_OF_USE;
     const granted = grantScopes(requestedScope, verified.partner.scopes, { contexts: ['system'] });
     const issued = await deps.tokens.issue({ partner: verified.partner, scope: granted.scope, purposeOfUse });
 
@@ -135,19 +145,19 @@ function checkScopeSyntax(scope: string | undefined): string {
 
 /**
  * The purpose of use the client asserts in the UDAP `hl7-b2b` extension of its assertion
- * (`extensions.hl7-b2b.purpose_of_use`, an array), or TREAT. One token carries one purpose (UDAP B7:
+ * (`extensions.hl7-b2b.purpose_of_use`, an array), or undefined when it asserts none. One token carries one purpose (UDAP B7:
  * another purpose needs another token), so more than one is refused. HL7 v3 ActReason codes are
  * reduced to the bare code (`urn:oid:2.16.840.1.113883.5.8#TREAT` -> `TREAT`); codes from other systems
  * (e.g. TEFCA XP codes) are kept whole for the policy engine to accept or refuse.
  *
  * See: https://hl7.org/fhir/us/udap-security/b2b.html#b2b-authorization-extension-object
  */
-export function purposeOfUseFrom(claims: AssertionClaims): string {
+export function purposeOfUseFrom(claims: AssertionClaims): string | undefined {
   const extensions = claims.extensions;
-  if (extensions === undefined) return DEFAULT_PURPOSE_OF_USE;
+  if (extensions === undefined) return undefined;
   if (!isObject(extensions)) throw invalidRequest('client_assertion extensions must be an object');
   const b2b = extensions['hl7-b2b'];
-  if (b2b === undefined) return DEFAULT_PURPOSE_OF_USE;
+  if (b2b === undefined) return undefined;
   if (!isObject(b2b)) throw invalidRequest('hl7-b2b extension must be an object');
   const pou = b2b.purpose_of_use;
   if (!Array.isArray(pou) || pou.length !== 1 || typeof pou[0] !== 'string' || !PURPOSE_CODE.test(pou[0])) {

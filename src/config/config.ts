@@ -33,6 +33,27 @@ const schema = z.object({
     allowInsecureJwksUrls: z.coerce.boolean(),
   }),
   rateLimit: z.object({ perClientPerMinute: z.coerce.number().int().min(0) }),
+  organization: z.object({
+    name: z.string().min(1),
+    privacyContact: z.object({
+      office: z.string().min(1),
+      address: z.string().optional(),
+      phone: z.string().optional(),
+      email: z.string().optional(),
+    }),
+  }),
+  ingest: z.object({
+    mappingsDir: z.string().min(1),
+    terminologyDir: z.string().min(1),
+    labelsDir: z.string().min(1),
+  }),
+  mllp: z.object({
+    enabled: z.coerce.boolean(),
+    host: z.string().min(1),
+    port: z.coerce.number().int().min(0).max(65535),
+    maxMessageBytes: z.coerce.number().int().min(1024),
+    idleTimeoutMs: z.coerce.number().int().min(1000),
+  }),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 });
 
@@ -44,7 +65,7 @@ type Env = Record<string, string | undefined>;
 const ENV_KEYS: Array<[string, string[]]> = [
   ['PORT', ['port']], ['HOST', ['host']], ['FXG_BASE_URL', ['baseUrl']], ['FXG_DATA_DIR', ['dataDir']],
   ['DATABASE_URL', ['databaseUrl']], ['FXG_PARTNERS_DIR', ['partnersDir']], ['FXG_BODY_LIMIT', ['http', 'bodyLimit']],
-  ['LOG_LEVEL', ['logLevel']], ['FXG_RATE_LIMIT_PER_MINUTE', ['rateLimit', 'perClientPerMinute']],
+  ['LOG_LEVEL', ['logLevel']], ['FXG_MLLP_PORT', ['mllp', 'port']], ['FXG_MLLP_HOST', ['mllp', 'host']], ['FXG_RATE_LIMIT_PER_MINUTE', ['rateLimit', 'perClientPerMinute']],
 ];
 
 export function loadConfig(opts: { env?: Env; configDir?: string; overrides?: DeepPartial<GatewayConfig> } = {}): GatewayConfig {
@@ -65,7 +86,13 @@ export function loadConfig(opts: { env?: Env; configDir?: string; overrides?: De
     throw new Error(`invalid configuration:\n${lines.join('\n')}`);
   }
   const c = parsed.data;
-  return { ...c, dataDir: resolve(c.dataDir), partnersDir: resolve(dir, '..', c.partnersDir) };
+  const fromRoot = (p: string) => resolve(dir, '..', p);
+  return {
+    ...c,
+    dataDir: resolve(c.dataDir),
+    partnersDir: fromRoot(c.partnersDir),
+    ingest: { mappingsDir: fromRoot(c.ingest.mappingsDir), terminologyDir: fromRoot(c.ingest.terminologyDir), labelsDir: fromRoot(c.ingest.labelsDir) },
+  };
 }
 
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };

@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { parseAgreement } from '../policy/agreements.js';
 import type { Partner } from '../store/types.js';
 
 const PRIVATE_JWK_PARAMS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'];
@@ -26,6 +27,8 @@ export const partnerSchema = z.object({
   jwksUrl: z.string().url().optional(),
   scopes: z.union([z.string().transform((s) => s.split(/\s+/).filter(Boolean)), z.array(z.string())])
     .pipe(z.array(z.string().min(1)).min(1, 'at least one scope')),
+  /** The partner agreement (policy/agreements.ts); absent: the defaults of the partner's kind. */
+  agreement: z.record(z.string(), z.unknown()).optional(),
 }).refine((p) => Boolean(p.jwks) !== Boolean(p.jwksUrl), 'give exactly one of jwks and jwksUrl');
 
 export type PartnerInput = Omit<Partner, 'createdAt' | 'updatedAt'>;
@@ -35,9 +38,12 @@ export function parsePartner(raw: unknown, source: string): PartnerInput {
   if (!r.success) {
     throw new Error(`${source}: invalid partner: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
   }
-  const { jwks, jwksUrl, address, ...rest } = r.data;
+  const { jwks, jwksUrl, address, agreement, ...rest } = r.data;
+  // Validated here, so a bad agreement stops start-up with its file named instead of denying at request time.
+  const parsed = agreement ? parseAgreement({ ...agreement, partnerId: r.data.id }, source) : undefined;
   return {
     ...rest,
+    ...(parsed ? { agreement: withoutPartnerId(parsed) } : {}),
     ...(address ? { address } : {}),
     ...(jwks ? { jwks: jwks as Partner['jwks'] } : {}),
     ...(jwksUrl ? { jwksUrl } : {}),
@@ -51,4 +57,9 @@ export function readPartnerFiles(dir: string): PartnerInput[] {
     .filter((f) => /\.(ya?ml|json)$/.test(f))
     .sort()
     .map((f) => parsePartner(parseYaml(readFileSync(join(dir, f), 'utf8')), join(dir, f)));
+}
+
+function withoutPartnerId(a: ReturnType<typeof parseAgreement>): Record<string, unknown> {
+  const { partnerId: _p, ...rest } = a;
+  return rest;
 }

@@ -23,12 +23,17 @@ export interface FhirRequest {
     ifNoneExist?: string;
     /** Prefer header (handling=strict|lenient, return=minimal|representation|OperationOutcome). */
     prefer?: string;
+    /** Accept header (only operations with a non-JSON rendering look at it). */
+    accept?: string;
   };
 }
 
 export interface FhirResponse {
   status: number;
+  /** A FHIR resource (JSON), or text when contentType is set (the accounting's HTML page). */
   body?: unknown;
+  /** Only for non-JSON answers (text/html of $disclosures). */
+  contentType?: string;
   headers?: Record<string, string>;
 }
 

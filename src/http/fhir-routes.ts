@@ -85,6 +85,7 @@ function send(res: Response, out: FhirResponse): void {
   for (const [k, v] of Object.entries(out.headers ?? {})) res.setHeader(k, v);
   res.status(out.status);
   if (out.body === undefined) { res.end(); return; }
+  if (out.contentType) { res.type(out.contentType).send(String(out.body)); return; }
   res.type(FHIR_JSON).send(JSON.stringify(out.body));
 }
 
@@ -101,6 +102,8 @@ function checkAccept(req: Request): void {
     throw new OutcomeError(406, 'not-supported', 'GW_NOT_ACCEPTABLE', `_format ${format} is not supported; this server speaks JSON`);
   }
   const accept = req.headers.accept;
+  // The accounting of disclosures also has a page a patient can be handed.
+  if (accept && /\/Patient\/[^/]+\/\$disclosures$/.test(req.path) && req.accepts(['application/fhir+json', 'application/json', 'text/html'])) return;
   if (accept && !req.accepts(['application/fhir+json', 'application/json'])) {
     throw new OutcomeError(406, 'not-supported', 'GW_NOT_ACCEPTABLE', 'only application/fhir+json and application/json responses are available');
   }
@@ -158,6 +161,7 @@ function toFhirRequest(req: Request, maxDepth: number): FhirRequest {
       ...(typeof ifMatch === 'string' ? { ifMatch } : {}),
       ...(typeof ifNoneExist === 'string' ? { ifNoneExist } : {}),
       ...(typeof prefer === 'string' ? { prefer } : {}),
+      ...(typeof req.headers.accept === 'string' ? { accept: req.headers.accept } : {}),
     },
   };
 }

@@ -12,6 +12,10 @@ export interface HttpAppParts {
   log: Logger;
   authRouter: Router;
   fhirRouter: Router;
+  /** /ingest routes (HL7 v2 over HTTP for internal systems); absent in gateways built without ingest. */
+  ingestRouter?: Router;
+  /** /admin routes (partner agreements, trail, suspensions, accounting review, explanations). */
+  adminRouter?: Router;
   ready: () => Promise<void>;
 }
 
@@ -28,6 +32,8 @@ export function createHttpApp(p: HttpAppParts): Express {
   });
   app.use('/auth', p.authRouter);
   app.use('/fhir', p.fhirRouter);
+  if (p.ingestRouter) app.use('/ingest', p.ingestRouter);
+  if (p.adminRouter) app.use('/admin', p.adminRouter);
   app.use(unrouted);
   app.use(fhirErrorHandler(p.log));
   return app;

@@ -20,7 +20,7 @@ import type { SearchFilter } from '../store/types.js';
 import type { PartnerKind } from '../store/types.js';
 import {
   agreementCovers, agreementNarrowing, agreementTypeAllowed, andNarrowing, checkAgreement, defaultAgreementFor,
-  parseAgreement, type Agreement,
+  parseAgreement, purposeFromTefca, type Agreement,
 } from './agreements.js';
 import { createConsentEvaluator, type Obligation } from './consent.js';
 import type { ConsentSource, Decision, FhirOperation, Interaction, Policy, Release } from './types.js';
@@ -40,6 +40,40 @@ const REQUIRED_PERMISSION: Record<Interaction, Permission> = {
 
 const deny = (status: 401 | 403 | 404, code: string, reason: string): Decision => ({ effect: 'deny', status, code, reason });
 
+/** A partner's agreement: the stored one (validated), else the defaults of its kind. Throws on an invalid stored one. */
+export function agreementFor(partner: { id: string; kind: string; agreement?: Record<string, unknown> }): Agreement {
+  return partner.agreement
+    ? parseAgreement({ ...partner.agreement, partnerId: partner.id }, `partner ${partner.id}`)
+    : defaultAgreementFor(partner.kind as PartnerKind, partner.id);
+}
+
+/**
+ * The purpose of use a token will carry (UDAP B2B hl7-b2b `purpose_of_use`, spec-rules §3.2): the
+ * asserted one (a TEFCA exchange purpose is mapped to its PurposeOfUse code), or the agreement's only
+ * purpose when the client asserts none. Refused (the caller answers invalid_grant) when the agreement
+ * is not in force or does not allow the purpose, or allows several and none was asserted.
+ */
+export function tokenPurpose(
+  partner: { id: string; kind: string; agreement?: Record<string, unknown> },
+  asserted: string | undefined,
+  now: number,
+): { ok: true; purpose: string } | { ok: false; reason: string } {
+  let agreement: Agreement;
+  try {
+    agreement = agreementFor(partner);
+  } catch (err) {
+    return { ok: false, reason: (err as Error).message };
+  }
+  const purpose = asserted === undefined
+    ? (agreement.purposes.length === 1 ? agreement.purposes[0] : undefined)
+    : (purposeFromTefca(asserted) ?? asserted);
+  if (purpose === undefined) {
+    return { ok: false, reason: `the agreement allows several purposes of use (${agreement.purposes.join(', ')}): assert one in the hl7-b2b extension` };
+  }
+  const check = checkAgreement(agreement, { purpose, now });
+  return check.ok ? { ok: true, purpose } : { ok: false, reason: check.reason };
+}
+
 export function createPolicy(deps: PolicyDeps): Policy {
   const { defs, clock } = deps;
   const agreements = new Map<string, Agreement | Error>();
@@ -53,9 +87,7 @@ export function createPolicy(deps: PolicyDeps): Policy {
     let a = agreements.get(key);
     if (!a) {
       try {
-        a = p.partner.agreement
-          ? parseAgreement({ ...p.partner.agreement, partnerId: p.partner.id }, `partner ${p.partner.id}`)
-          : defaultAgreementFor(p.partner.kind as PartnerKind, p.partner.id);
+        a = agreementFor(p.partner);
       } catch (err) {
         a = err instanceof Error ? err : new Error(String(err));
       }
