@@ -37,7 +37,8 @@ import { invalidGrant } from './auth/errors.js';
 import type { ConsentSource, Policy } from './policy/types.js';
 import type { Consent } from '@medplum/fhirtypes';
 import { openStores } from './store/open.js';
-import type { Stores } from './store/types.js';
+import type { Partner, Stores } from './store/types.js';
+import { canonicalJson } from './core/hash-chain.js';
 
 export interface AppDeps {
   config: GatewayConfig;
@@ -98,6 +99,28 @@ export function consentSource(stores: Stores): ConsentSource {
   };
 }
 
+/**
+ * Upserts the partners declared in config/partners, recording in the admin trail each one that the
+ * files add or change (actor `config:<dir>`), so a change made by editing a file is as visible as one
+ * made through the admin API.
+ */
+export async function loadPartnerFiles(stores: Stores, dir: string): Promise<void> {
+  const comparable = (p: Partial<Partner>) => {
+    const { createdAt: _c, updatedAt: _u, ...rest } = p;
+    return canonicalJson(rest);
+  };
+  for (const p of readPartnerFiles(dir)) {
+    const before = await stores.partners.get(p.id);
+    if (before && comparable(before) === comparable(p)) continue;
+    const saved = await stores.partners.upsert(p);
+    const view = (x: Partner) => ({ ...x, jwks: undefined, keys: x.jwks?.keys.map((k) => k.kid) ?? [], createdAt: undefined, updatedAt: undefined });
+    await stores.adminTrail.record({
+      actor: `config:${dir}`, action: 'partner.upsert', target: `partner/${p.id}`,
+      ...(before ? { before: JSON.parse(JSON.stringify(view(before))) } : {}), after: JSON.parse(JSON.stringify(view(saved))),
+    });
+  }
+}
+
 export async function createApp(deps: AppDeps): Promise<Gateway> {
   const { config } = deps;
   const clock = deps.clock ?? systemClock;
@@ -109,7 +132,7 @@ export async function createApp(deps: AppDeps): Promise<Gateway> {
     log.warn({}, 'the embedded SQLite store is meant for one machine; use DATABASE_URL (PostgreSQL) in production');
   }
 
-  for (const p of readPartnerFiles(config.partnersDir)) await stores.partners.upsert(p);
+  await loadPartnerFiles(stores, config.partnersDir);
 
   const fhirBase = `${config.baseUrl}/fhir`;
   const balpSource = { observer: config.baseUrl, network: config.baseUrl, partnerSystem: `${config.baseUrl}/partners` };
@@ -155,7 +178,7 @@ export async function createApp(deps: AppDeps): Promise<Gateway> {
   const terminology = loadTerminology(config.ingest.terminologyDir);
   const labeler = loadLabeler(config.ingest.labelsDir);
   const pipeline = createIngestPipeline({ store: stores.resources, errors: stores.ingestErrors, defs, labeler, clock });
-  const hl7 = createHl7Ingest({ pipeline, terminology, now: () => new Date(clock.now()) });
+  const hl7 = createHl7Ingest({ pipeline, terminology, now: () => new Date(clock.now()), timezone: config.ingest.timezone });
   const authenticate = (h: string | undefined) => auth.verifyAccessToken(h);
 
   const app = createHttpApp({

@@ -9,6 +9,7 @@ import { loadConfig } from './config/config.js';
 import { readPartnerFiles } from './config/partner-files.js';
 import { PROJECT_ROOT } from './core/fhir-definitions.js';
 import { newId } from './core/ids.js';
+import { startMllpListener, type MllpListener } from './mllp/listener.js';
 
 export const DEMO_DIR = join(PROJECT_ROOT, 'fixtures', 'demo');
 
@@ -38,6 +39,15 @@ export async function serve(opts: { demo: boolean }): Promise<void> {
   server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
   await new Promise<void>((resolve, reject) => { server.once('listening', resolve); server.once('error', reject); });
   log.info({ port: config.port, store: gw.stores.kind, baseUrl: config.baseUrl }, 'gateway.listening');
+  let mllp: MllpListener | undefined;
+  if (config.mllp.enabled) {
+    mllp = await startMllpListener({
+      host: config.mllp.host, port: config.mllp.port, log,
+      maxFrameBytes: config.mllp.maxMessageBytes, idleTimeoutMs: config.mllp.idleTimeoutMs,
+      handle: async (text) => (await gw.ingest.hl7.message(text, 'mllp')).ackMessage,
+    });
+    log.info({ host: config.mllp.host, port: mllp.port }, 'mllp.listening');
+  }
   if (opts.demo) printDemoHelp(config.baseUrl, gw.stores.kind);
 
   let stopping = false;
@@ -45,7 +55,8 @@ export async function serve(opts: { demo: boolean }): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'gateway.stopping');
-    server.close(() => { void gw.close().then(() => process.exit(0)); });
+    const closing = mllp?.close() ?? Promise.resolve();
+    server.close(() => { void closing.then(() => gw.close()).then(() => process.exit(0)); });
     server.closeIdleConnections();
     setTimeout(() => process.exit(1), 10000).unref();
   };

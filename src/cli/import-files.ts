@@ -17,13 +17,13 @@ export interface ImportFailure { source: string; message: string }
 export interface ImportReport { files: number; resources: number; failures: ImportFailure[] }
 export interface ImportProgress { start(total: number): void; tick(n: number): void; stop(): void }
 
-/** Expands directories (recursively) to their .json and .ndjson files, sorted. */
-export function listImportFiles(paths: string[]): string[] {
+/** Expands directories (recursively) to their files with these extensions (default .json, .ndjson), sorted. */
+export function listImportFiles(paths: string[], extensions: readonly string[] = ['.json', '.ndjson']): string[] {
   const out: string[] = [];
   const walk = (p: string) => {
     const st = statSync(p);
     if (st.isDirectory()) for (const n of readdirSync(p).sort()) walk(join(p, n));
-    else if (['.json', '.ndjson'].includes(extname(p).toLowerCase())) out.push(p);
+    else if (extensions.includes(extname(p).toLowerCase())) out.push(p);
   };
   for (const p of paths) walk(p);
   return out;

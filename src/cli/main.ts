@@ -2,7 +2,12 @@
  * `fxg`: serve, import, partners, keys, audit, token. Admin commands open the configured store
  * directly (same config as the server: config/*.yaml and environment).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { parse as parseYaml } from 'yaml';
+import { newId } from '../core/ids.js';
+import { parseAgreement } from '../policy/agreements.js';
+import { agreementFor } from '../policy/policy.js';
 import { Command, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { createApp, createLogger } from '../app.js';
@@ -13,8 +18,10 @@ import { systemClock } from '../core/clock.js';
 import { loadFhirDefinitions } from '../core/fhir-definitions.js';
 import { serve } from '../main.js';
 import { openStores } from '../store/open.js';
-import type { Stores } from '../store/types.js';
+import type { Partner, Stores } from '../store/types.js';
 import { importFiles, listImportFiles } from './import-files.js';
+import { importHl7File, importMappedFile, newTally, retryIngestError } from '../mapping/ingest-sources.js';
+import { loadMapping, type RecordMapping } from '../mapping/records/index.js';
 import { requestToken } from './token.js';
 
 async function withStores<T>(fn: (s: Stores) => Promise<T>): Promise<T> {
@@ -25,6 +32,12 @@ async function withStores<T>(fn: (s: Stores) => Promise<T>): Promise<T> {
   });
   try { return await fn(stores); } finally { await stores.close(); }
 }
+
+/** A registration as the admin trail keeps it: keys by kid only. */
+const registrationView = (p: Partner) => {
+  const { jwks, createdAt: _c, updatedAt: _u, ...rest } = p;
+  return { ...rest, ...(jwks ? { keys: jwks.keys.map((k) => k.kid) } : {}) };
+};
 
 const fail = (message: string, code = 1): never => {
   process.stderr.write(`fxg: ${message}\n`);
@@ -37,24 +50,87 @@ program.command('serve').description('run the gateway (PORT, FXG_BASE_URL, FXG_D
   .option('--demo', 'load the demo partners and demo patients from fixtures/demo')
   .action(async (o: { demo?: boolean }) => { await serve({ demo: Boolean(o.demo) }); });
 
-program.command('import').description('import FHIR Bundles (.json) and NDJSON files (.ndjson); directories are walked')
+program.command('import')
+  .description('import FHIR Bundles (.json), NDJSON (.ndjson) and HL7 v2 files (.hl7); with --mapping, the organization\'s own exports (.csv, .json, .ndjson) through config/mappings/NAME.yaml. Directories are walked.')
   .argument('<paths...>')
-  .action(async (paths: string[]) => {
-    const files = listImportFiles(paths);
-    if (!files.length) fail('no .json or .ndjson files found');
+  .option('--mapping <name>', 'map the files with config/mappings/<name>.yaml (the organization\'s own records)')
+  .action(async (paths: string[], o: { mapping?: string }) => {
     const config = loadConfig();
+    let mapping: RecordMapping | undefined;
+    if (o.mapping) {
+      try { mapping = loadMapping(config.ingest.mappingsDir, o.mapping); } catch (err) { fail((err as Error).message); }
+    }
+    const files = listImportFiles(paths, mapping ? ['.csv', '.json', '.ndjson'] : ['.json', '.ndjson', '.hl7']);
+    if (!files.length) fail(mapping ? 'no .csv, .json or .ndjson files found' : 'no .json, .ndjson or .hl7 files found');
     const gw = await createApp({ config, log: createLogger('warn') });
     const bar = new SingleBar({ format: 'importing [{bar}] {value}/{total} files', stream: process.stderr, noTTYOutput: false }, Presets.shades_classic);
     const started = Date.now();
-    const report = await importFiles({
-      files, handle: gw.fhir, principal: gw.internalPrincipal('import'),
-      progress: { start: (t) => bar.start(t, 0), tick: (n) => bar.increment(n), stop: () => bar.stop() },
-    });
-    await gw.close();
-    const secs = (Date.now() - started) / 1000;
-    process.stdout.write(`imported ${report.resources} resources from ${report.files} files in ${secs.toFixed(1)} s; ${report.failures.length} failed\n`);
-    for (const f of report.failures) process.stdout.write(`  FAILED ${f.source}: ${f.message}\n`);
-    if (report.failures.length) process.exitCode = 1;
+    const tally = newTally();
+    const fhirFiles = mapping ? [] : files.filter((f) => !f.toLowerCase().endsWith('.hl7'));
+    bar.start(files.length, 0);
+    try {
+      for (const f of mapping ? files : files.filter((x) => x.toLowerCase().endsWith('.hl7'))) {
+        if (mapping) await importMappedFile(f, mapping, { pipeline: gw.ingest.pipeline, terminology: gw.ingest.terminology, clock: systemClock }, tally);
+        else await importHl7File(f, gw.ingest.hl7, tally);
+        bar.increment(1);
+      }
+      const report = fhirFiles.length
+        ? await importFiles({ files: fhirFiles, handle: gw.fhir, principal: gw.internalPrincipal('import'), progress: { start: () => {}, tick: (n) => bar.increment(n), stop: () => {} } })
+        : undefined;
+      bar.stop();
+      const secs = ((Date.now() - started) / 1000).toFixed(1);
+      if (report) {
+        process.stdout.write(`imported ${report.resources} resources from ${report.files} files in ${secs} s; ${report.failures.length} failed\n`);
+        for (const f of report.failures) process.stdout.write(`  FAILED ${f.source}: ${f.message}\n`);
+      }
+      if (tally.units || tally.failed.length) {
+        const what = mapping ? `records (mapping ${mapping.name})` : 'HL7 v2 messages';
+        process.stdout.write(`${tally.units} ${what}: ${tally.stored} stored, ${tally.unchanged} unchanged, ${tally.failed.length} failed (in the error queue: fxg ingest errors)\n`);
+        for (const f of tally.failed) process.stdout.write(`  FAILED ${f.source}: ${f.reason}${f.errorId ? ` [${f.errorId}]` : ''}\n`);
+        for (const [code, n] of tally.warnings) process.stdout.write(`  warning ${code}: ${n}\n`);
+      }
+      process.stdout.write(`done in ${secs} s\n`);
+      if ((report?.failures.length ?? 0) + tally.failed.length) process.exitCode = 1;
+    } finally {
+      bar.stop();
+      await gw.close();
+    }
+  });
+
+const ingest = program.command('ingest').description('the ingest error queue');
+ingest.command('errors').description('list inputs that could not be stored (open ones; --all for resolved too)')
+  .option('--all', 'include resolved entries').option('--json', 'print JSON (with the original input and the OperationOutcome)')
+  .action(async (o: { all?: boolean; json?: boolean }) => {
+    const list = await withStores((s) => s.ingestErrors.list(o.all ? {} : { status: 'open' }));
+    if (o.json) { process.stdout.write(`${JSON.stringify(list, null, 2)}\n`); return; }
+    for (const e of list) {
+      const why = ((e.outcome as { issue?: Array<{ details?: { text?: string } }> }).issue ?? []).map((i) => i.details?.text).filter(Boolean).join('; ');
+      process.stdout.write(`${e.id}\t${e.status}\t${e.received}\t${e.channel}\t${e.format}\t${e.source}\tattempts=${e.attempts}\t${why}\n`);
+    }
+    if (!list.length) process.stdout.write('the error queue is empty\n');
+  });
+ingest.command('retry').description('replay queued inputs with the current mappings (after a fix); resolved ones leave the queue')
+  .argument('[ids...]').option('--all', 'replay every open entry')
+  .action(async (ids: string[], o: { all?: boolean }) => {
+    if (!ids.length && !o.all) fail('name the entries to replay, or --all');
+    const config = loadConfig();
+    const gw = await createApp({ config, log: createLogger('warn') });
+    try {
+      const entries = o.all ? await gw.stores.ingestErrors.list({ status: 'open' }) : await Promise.all(ids.map((id) => gw.stores.ingestErrors.get(id)));
+      let resolved = 0;
+      for (const [i, e] of entries.entries()) {
+        if (!e) { process.stdout.write(`  ${ids[i]}: no such entry\n`); process.exitCode = 1; continue; }
+        if (e.status === 'resolved') { process.stdout.write(`  ${e.id}: already resolved\n`); continue; }
+        const r = await retryIngestError(e, {
+          pipeline: gw.ingest.pipeline, terminology: gw.ingest.terminology, clock: systemClock, mappingsDir: config.ingest.mappingsDir, timezone: config.ingest.timezone,
+        });
+        if (r.status === 'failed') { process.stdout.write(`  ${e.id} ${e.source}: still failing: ${r.reason}\n`); process.exitCode = 1; }
+        else { resolved++; process.stdout.write(`  ${e.id} ${e.source}: ${r.status}\n`); }
+      }
+      process.stdout.write(`${resolved} of ${entries.length} replayed successfully\n`);
+    } finally {
+      await gw.close();
+    }
   });
 
 const partners = program.command('partners').description('partner registrations');
@@ -74,7 +150,14 @@ partners.command('add').description('register (or replace) a partner')
     try {
       partner = parsePartner({ id: o.id, name: o.name, kind: o.kind, scopes: o.scope, address: o.address, jwks, jwksUrl: o.jwksUrl }, 'fxg partners add');
     } catch (err) { fail((err as Error).message); }
-    await withStores(async (s) => { await s.partners.upsert(partner!); });
+    await withStores(async (s) => {
+      const before = await s.partners.get(o.id);
+      const saved = await s.partners.upsert(partner!);
+      await s.adminTrail.record({
+        actor: `cli:${userInfo().username}`, action: 'partner.upsert', target: `partner/${o.id}`,
+        ...(before ? { before: registrationView(before) } : {}), after: registrationView(saved),
+      });
+    });
     process.stdout.write(`partner ${o.id} registered (active)\n`);
   });
 partners.command('list').description('list partners').action(async () => {
@@ -83,7 +166,14 @@ partners.command('list').description('list partners').action(async () => {
 });
 for (const [cmd, status, verb] of [['suspend', 'suspended', 'suspended: its tokens stop working at once'], ['activate', 'active', 'active'], ['terminate', 'terminated', 'terminated']] as const) {
   partners.command(cmd).argument('<id>').description(`mark a partner ${status}`).action(async (id: string) => {
-    const p = await withStores((s) => s.partners.setStatus(id, status));
+    const p = await withStores(async (s) => {
+      const before = await s.partners.get(id);
+      const after = await s.partners.setStatus(id, status);
+      if (before && after) {
+        await s.adminTrail.record({ actor: `cli:${userInfo().username}`, action: 'partner.status', target: `partner/${id}`, before: { status: before.status }, after: { status } });
+      }
+      return after;
+    });
     if (!p) fail(`no partner ${id}`);
     process.stdout.write(`partner ${id} ${verb}\n`);
   });
@@ -104,6 +194,67 @@ program.command('audit').description('disclosure log').command('verify')
     const r = await withStores((s) => verifyDisclosureLog(s.disclosures));
     if (r.ok) process.stdout.write(`disclosure log intact: ${r.count} entries, head ${r.head}\n`);
     else fail(`disclosure log BROKEN at entry ${r.firstBadSeq}: ${r.reason} (${r.count} entries before it verify)`);
+  });
+
+program.command('accounting').description('a patient\'s accounting of disclosures (45 CFR 164.528), recorded as provided')
+  .argument('<patient>', 'Patient id')
+  .addOption(new Option('--kind <kind>', 'hipaa (default), access-report (everything) or part2 (42 CFR 2.24/2.25)').choices(['hipaa', 'access-report', 'part2']).default('hipaa'))
+  .option('--start <date>', 'start of a shorter period').option('--end <date>', 'end of the period')
+  .option('--html <file>', 'write the page a patient can be handed to this file')
+  .option('--json', 'print the FHIR Bundle of BALP AuditEvents')
+  .option('--requested-by <who>', 'who asked (the patient, a representative)', 'the patient')
+  .action(async (patient: string, o: { kind: 'hipaa' | 'access-report' | 'part2'; start?: string; end?: string; html?: string; json?: boolean; requestedBy: string }) => {
+    const gw = await createApp({ config: loadConfig(), log: createLogger('warn') });
+    try {
+      await gw.stores.resources.read('Patient', patient);
+      const operator = userInfo().username;
+      const out = await gw.accounting.provide({
+        patient, kind: o.kind, format: o.html ? 'html' : 'fhir', requestedBy: o.requestedBy,
+        ...(o.start || o.end ? { period: { ...(o.start ? { start: o.start } : {}), ...(o.end ? { end: o.end } : {}) } } : {}),
+        recipient: { partnerId: 'fxg:cli', name: `fxg accounting (${operator})`, kind: 'internal' },
+        clientId: 'fxg:cli', tokenId: 'local:accounting', user: operator, requestId: newId(),
+      });
+      if (o.html) { writeFileSync(o.html, out.html ?? ''); process.stdout.write(`wrote ${o.html}\n`); return; }
+      if (o.json) { process.stdout.write(`${JSON.stringify(out.bundle, null, 2)}\n`); return; }
+      const r = out.report;
+      process.stdout.write(`${r.kind} accounting for Patient/${patient}, ${r.period.start ?? 'the beginning'} to ${r.period.end}: ${r.entries.length} disclosures listed, ${r.summaries.length} summarized\n`);
+      for (const l of r.entries) process.stdout.write(`  ${l.date}\t${l.recipient.name}${l.recipient.address ? ` (${l.recipient.address})` : ''}\t${l.description}\t${l.purpose}\n`);
+      for (const sm of r.summaries) process.stdout.write(`  ${sm.first.date}\t${sm.first.recipient.name}\t${sm.first.purpose}\t${sm.count} disclosures, the last on ${sm.lastDate}\n`);
+    } catch (err) {
+      fail((err as Error).message);
+    } finally {
+      await gw.close();
+    }
+  });
+
+partners.command('agreement').description('show a partner\'s agreement, set it from a YAML/JSON file, or reset it to the defaults of its kind')
+  .argument('<id>').option('--file <file>', 'the agreement (docs/agreements.md)').option('--reset', 'back to the defaults of the partner\'s kind')
+  .action(async (id: string, o: { file?: string; reset?: boolean }) => {
+    await withStores(async (s) => {
+      const partner = await s.partners.get(id);
+      if (!partner) fail(`no partner ${id}`);
+      const p = partner!;
+      const actor = `cli:${userInfo().username}`;
+      const { createdAt: _c, updatedAt: _u, agreement: before, ...registration } = p;
+      if (o.reset) {
+        await s.partners.upsert(registration);
+        await s.adminTrail.record({ actor, action: 'agreement.reset', target: `partner/${id}`, ...(before ? { before } : {}), after: { default: p.kind } });
+        process.stdout.write(`partner ${id}: agreement reset to the defaults for ${p.kind}\n`);
+        return;
+      }
+      if (o.file) {
+        let parsed;
+        try {
+          parsed = parseAgreement({ ...(parseYaml(readFileSync(o.file, 'utf8')) as Record<string, unknown>), partnerId: id }, o.file);
+        } catch (err) { fail((err as Error).message); }
+        const { partnerId: _p, ...agreement } = parsed!;
+        await s.partners.upsert({ ...registration, agreement });
+        await s.adminTrail.record({ actor, action: 'agreement.update', target: `partner/${id}`, before: before ?? { default: p.kind }, after: agreement });
+        process.stdout.write(`partner ${id}: agreement updated\n`);
+        return;
+      }
+      process.stdout.write(`${JSON.stringify({ source: p.agreement ? 'stored' : `default for ${p.kind}`, agreement: agreementFor(p) }, null, 2)}\n`);
+    });
   });
 
 program.command('token').description('get a SMART Backend Services access token (private_key_jwt) and print it')

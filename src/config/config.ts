@@ -46,6 +46,10 @@ const schema = z.object({
     mappingsDir: z.string().min(1),
     terminologyDir: z.string().min(1),
     labelsDir: z.string().min(1),
+    timezone: z.string().refine((tz) => {
+      if (tz === '') return true;
+      try { new Intl.DateTimeFormat('en-US', { timeZone: tz }); return true; } catch { return false; }
+    }, 'an IANA time zone name such as America/Chicago, or empty for this machine\'s zone'),
   }),
   mllp: z.object({
     enabled: z.coerce.boolean(),
@@ -65,7 +69,7 @@ type Env = Record<string, string | undefined>;
 const ENV_KEYS: Array<[string, string[]]> = [
   ['PORT', ['port']], ['HOST', ['host']], ['FXG_BASE_URL', ['baseUrl']], ['FXG_DATA_DIR', ['dataDir']],
   ['DATABASE_URL', ['databaseUrl']], ['FXG_PARTNERS_DIR', ['partnersDir']], ['FXG_BODY_LIMIT', ['http', 'bodyLimit']],
-  ['LOG_LEVEL', ['logLevel']], ['FXG_MLLP_PORT', ['mllp', 'port']], ['FXG_MLLP_HOST', ['mllp', 'host']], ['FXG_RATE_LIMIT_PER_MINUTE', ['rateLimit', 'perClientPerMinute']],
+  ['LOG_LEVEL', ['logLevel']], ['FXG_MLLP_PORT', ['mllp', 'port']], ['FXG_TIMEZONE', ['ingest', 'timezone']], ['FXG_MLLP_HOST', ['mllp', 'host']], ['FXG_RATE_LIMIT_PER_MINUTE', ['rateLimit', 'perClientPerMinute']],
 ];
 
 export function loadConfig(opts: { env?: Env; configDir?: string; overrides?: DeepPartial<GatewayConfig> } = {}): GatewayConfig {
@@ -91,7 +95,10 @@ export function loadConfig(opts: { env?: Env; configDir?: string; overrides?: De
     ...c,
     dataDir: resolve(c.dataDir),
     partnersDir: fromRoot(c.partnersDir),
-    ingest: { mappingsDir: fromRoot(c.ingest.mappingsDir), terminologyDir: fromRoot(c.ingest.terminologyDir), labelsDir: fromRoot(c.ingest.labelsDir) },
+    ingest: {
+      mappingsDir: fromRoot(c.ingest.mappingsDir), terminologyDir: fromRoot(c.ingest.terminologyDir), labelsDir: fromRoot(c.ingest.labelsDir),
+      timezone: c.ingest.timezone || Intl.DateTimeFormat().resolvedOptions().timeZone,
+    },
   };
 }
 

@@ -149,12 +149,12 @@ const base: Pick<Defaults, 'status' | 'excludedLabels' | 'businessAssociate'> = 
 const DEFAULTS: Readonly<Record<PartnerKind, Defaults>> = {
   // An external EHR treating the patient: the US Core clinical set. No Coverage, Claim, or
   // ExplanationOfBenefit: payment data does not serve treatment.
-  ehr: { ...base, purposes: ['TREAT', 'ETREAT'], resourceTypes: US_CORE_TREATMENT_TYPES, consentRequired: false },
+  ehr: { ...base, purposes: ['TREAT'], resourceTypes: US_CORE_TREATMENT_TYPES, consentRequired: false },
   // A specialist the patient was referred to: the clinical record, without the patient's contacts
   // (RelatedPerson) and questionnaire answers (SDOH and screening surveys), and notes limited to clinical notes.
   specialist: {
     ...base,
-    purposes: ['TREAT', 'ETREAT'],
+    purposes: ['TREAT'],
     resourceTypes: US_CORE_TREATMENT_TYPES.filter((t) => t !== 'RelatedPerson' && t !== 'QuestionnaireResponse'),
     categories: { DocumentReference: [CATEGORY.clinicalNote] },
     consentRequired: false,

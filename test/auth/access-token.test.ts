@@ -84,7 +84,7 @@ describe('verifyAccessToken', () => {
     const c = decodeJwt(token);
     assert.deepEqual({ ...p, grants: p.grants.map((g) => g.raw) }, {
       clientId: 'ehr',
-      partner: { id: 'ehr', name: 'ehr organization', kind: 'ehr', address: '1 Main St, Springfield' },
+      partner: { id: 'ehr', name: 'ehr organization', kind: 'ehr', address: '1 Main St, Springfield', updatedAt: p.partner.updatedAt },
       tokenId: c.jti,
       scope: 'system/Patient.rs system/Observation.rs',
       grants: ['system/Patient.rs', 'system/Observation.rs'],

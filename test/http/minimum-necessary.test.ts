@@ -86,7 +86,12 @@ describe('totals over patient data', () => {
   let t: TestApp;
   before(async () => {
     t = await createTestApp();
-    await t.addPartner({ id: 'ehr-1', scopes: ['system/*.rs'] });
+    // An agreement that withholds no label: the query is not narrowed, so a count may be given (the
+    // default agreement withholds psychotherapy notes, which narrows every search and drops totals).
+    await t.addPartner({
+      id: 'ehr-1', scopes: ['system/*.rs'],
+      agreement: { purposes: ['TREAT'], resourceTypes: ['Patient', 'Observation'], consentRequired: false, excludedLabels: [] },
+    });
     await t.seed(patient('gail', 'Golf'), observation('g1', 'gail'), observation('g2', 'gail'));
   });
   after(() => t.close());
@@ -101,6 +106,14 @@ describe('totals over patient data', () => {
     const log = await t.stores.disclosures.listByPatient('gail');
     assert.equal(log.length, before + 1);
     assert.deepEqual(log.at(-1)!.resources.map((r) => r.id).sort(), ['g1', 'g2']);
+  });
+
+  it('gives no total to a partner whose agreement filters what leaves', async () => {
+    await t.addPartner({ id: 'ehr-default', scopes: ['system/*.rs'] });
+    const tok = await t.token({ partner: 'ehr-default' });
+    const res = await request(t.app).get('/fhir/Observation?patient=gail&_summary=count').auth(tok, { type: 'bearer' });
+    assert.equal(res.status, 200);
+    assert.equal(res.body.total, undefined);
   });
 
   it('confirms that an identifier belongs to a patient only with a recorded disclosure', async () => {
