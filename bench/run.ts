@@ -17,6 +17,7 @@
  *   BENCH_ANALYZE=0   skip refreshing planner statistics after the fill (measure right after a bulk load)
  *   BENCH_CPU_PROF=dir   write a V8 CPU profile of the server process during the load phase to dir
  *   BENCH_WRITE=0   do not touch docs/benchmarks.md
+ *   BENCH_INGEST=0   skip the ingest and accounting figures (bench/ingest-accounting.ts; its own variables there)
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -45,6 +46,8 @@ interface Measured { rps: number; p50: number; p99: number; non2xx: number; erro
 interface BackendResult {
   ready: TargetReady;
   runs: Record<Scenario, { bare: Measured; gateway: Measured; drainMs: number }>;
+  /** The same read by an external EHR (agreement + consent + labels) against the internal engine (scopes + agreement). */
+  decision: { bare: Measured; gateway: Measured; drainMs: number };
   stats: TargetStats;
 }
 
@@ -75,12 +78,28 @@ async function main(): Promise<void> {
       }
     }
   }
-  const md = render(results, (Date.now() - started) / 1000);
+  let md = render(results, (Date.now() - started) / 1000);
+  if (env.BENCH_INGEST !== '0') {
+    log('[ingest and accounting] mapping HL7 v2, storing Synthea, building accountings over a large log...');
+    md += `\n\n${await ingestAndAccounting()}`;
+  }
   process.stdout.write(`${md}\n`);
   if (env.BENCH_WRITE !== '0') {
     writeDocs(md);
     log(`wrote ${docsPath}`);
   }
+}
+
+/** bench/ingest-accounting.ts in its own process (one core, nothing else running), its markdown returned. */
+function ingestAndAccounting(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = fork(fileURLToPath(new URL('./ingest-accounting.ts', import.meta.url)), [], {
+      execArgv: ['--import', 'tsx'], env: { ...env, BENCH_PG_URL: pgUrl }, stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    });
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => { out += d.toString('utf8'); });
+    child.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`bench/ingest-accounting.ts exited with ${code}`))));
+  });
 }
 
 /** Forks the server process for one store; `ready` resolves once it is filled and serving. */
@@ -103,18 +122,20 @@ function start(backend: 'sqlite' | 'postgres'): { child: ChildProcess; ready: Pr
 async function measure(child: ChildProcess, ready: TargetReady): Promise<BackendResult> {
   const backend = ready.backend;
   child.send({ type: 'go' });
-  const { token } = await next<TargetGo>(child, 'go', 30_000);
+  const { token, internalToken } = await next<TargetGo>(child, 'go', 30_000);
   const auth = { authorization: `Bearer ${token}`, accept: 'application/fhir+json' };
   const runs = {} as BackendResult['runs'];
   for (const scenario of ['read', 'search'] as const) {
     const path = scenario === 'read' ? ready.readPath : ready.searchPath;
     runs[scenario] = await compare(child, `${ready.bareUrl}${path}`, `${ready.gatewayUrl}${path}`, auth, `${backend} ${scenario}`);
   }
+  const decision = await compare(child, `${ready.gatewayUrl}${ready.readPath}`, `${ready.gatewayUrl}${ready.readPath}`, auth,
+    `${backend} decision`, { authorization: `Bearer ${internalToken}`, accept: 'application/fhir+json' });
   child.send({ type: 'stats' });
   const stats = await next<TargetStats>(child, 'stats', 60_000);
   child.send({ type: 'stop' });
   await exited(child);
-  return { ready, runs, stats };
+  return { ready, runs, decision, stats };
 }
 
 /**
@@ -124,6 +145,7 @@ async function measure(child: ChildProcess, ready: TargetReady): Promise<Backend
  */
 async function compare(
   child: ChildProcess, bareUrl: string, gatewayUrl: string, headers: Record<string, string>, label: string,
+  bareHeaders?: Record<string, string>,
 ): Promise<{ bare: Measured; gateway: Measured; drainMs: number }> {
   let drainMs = 0;
   /** autocannon, then wait until the server process has answered every request it accepted. */
@@ -136,13 +158,13 @@ async function compare(
     return r;
   };
   if (warmup > 0) {
-    await run({ url: bareUrl, duration: warmup });
+    await run({ url: bareUrl, duration: warmup, ...(bareHeaders ? { headers: bareHeaders } : {}) });
     await run({ url: gatewayUrl, duration: warmup, headers });
   }
   const slices: { bare: Result[]; gateway: Result[] } = { bare: [], gateway: [] };
   const slice = Math.max(1, duration / rounds);
   for (let i = 0; i < rounds; i++) {
-    slices.bare.push(await run({ url: bareUrl, duration: slice }));
+    slices.bare.push(await run({ url: bareUrl, duration: slice, ...(bareHeaders ? { headers: bareHeaders } : {}) }));
     slices.gateway.push(await run({ url: gatewayUrl, duration: slice, headers }));
   }
   const out = { bare: combine(slices.bare), gateway: combine(slices.gateway), drainMs };
@@ -228,6 +250,16 @@ function render(results: BackendResult[], seconds: number): string {
       lines.push(`| ${r.ready.backend} | ${label} | ${int(bare.rps)} | ${int(gateway.rps)}${bad} | **${ratioText(ratio)}${Number.isFinite(ratio) ? 'x' : ''}** | ≥ ${TARGETS[scenario]}x ${verdict} | ` +
         `${ms(bare.p50)} / ${ms(bare.p99)} | ${ms(gateway.p50)} / ${ms(gateway.p99)} | ${ms(r.ready.firstRequestMs[scenario])} |`);
     }
+  }
+  lines.push('');
+  lines.push('Full policy decision (issue #4): the same read by the demo EHR (agreement, consent query, labels, obligations) against the demo internal integration engine (scopes and agreement only: the foundation\'s decision), same server, same run. Target: within 10% (≥ 0.9x).');
+  lines.push('');
+  lines.push('| store | internal engine req/s | EHR, full decision req/s | full / foundation | target | internal p50 / p99 (ms) | EHR p50 / p99 (ms) |');
+  lines.push('|---|--:|--:|--:|--:|--:|--:|');
+  for (const r of results) {
+    const { bare, gateway } = r.decision;
+    const ratio = gateway.rps / bare.rps;
+    lines.push(`| ${r.ready.backend} | ${int(bare.rps)} | ${int(gateway.rps)} | **${ratioText(ratio)}x** | ≥ 0.9x ${ratio >= 0.9 ? 'met' : '**missed**'} | ${ms(bare.p50)} / ${ms(bare.p99)} | ${ms(gateway.p50)} / ${ms(gateway.p99)} |`);
   }
   lines.push('');
   lines.push('| store | ingest (`stores.resources.transaction`, direct) | statistics refresh | server RSS after fill | server RSS after load (peak) | disclosure entries written |');

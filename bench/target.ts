@@ -47,6 +47,11 @@ export interface TargetReady {
 export interface TargetGo {
   type: 'go';
   token: string;
+  /**
+   * A token of the organization's own integration engine (partner kind internal): its reads go through
+   * scopes and the agreement but not through consent and labels, i.e. the foundation's decision.
+   */
+  internalToken: string;
 }
 
 export interface TargetStats {
@@ -196,7 +201,7 @@ async function main(): Promise<void> {
         while (inFlight > 0 && performance.now() - t < 300_000) await new Promise((r) => setTimeout(r, 20));
         send({ type: 'drained', ms: performance.now() - t, left: inFlight });
       } else if (m.type === 'go') {
-        const go: TargetGo = { type: 'go', token: await issueToken(gw) };
+        const go: TargetGo = { type: 'go', token: await issueToken(gw), internalToken: await issueToken(gw, 'demo-internal') };
         await profiler?.start();
         send(go);
       } else if (m.type === 'stats') {
@@ -260,10 +265,10 @@ async function inChunks(total: number, concurrency: number, fn: (from: number, t
  * Issues an access token for the demo EHR partner without a client assertion round trip
  * (the token endpoint is not what is measured).
  */
-async function issueToken(gw: Gateway): Promise<string> {
-  const partner = await gw.stores.partners.get(PARTNER);
-  if (!partner) throw new Error(`partner ${PARTNER} is not registered (fixtures/demo/partners)`);
-  const issued = await gw.auth.issueAccessToken({ partner, scope: SCOPE });
+async function issueToken(gw: Gateway, id = PARTNER): Promise<string> {
+  const partner = await gw.stores.partners.get(id);
+  if (!partner) throw new Error(`partner ${id} is not registered (fixtures/demo/partners)`);
+  const issued = await gw.auth.issueAccessToken({ partner, scope: SCOPE, ...(partner.kind === 'internal' ? { purposeOfUse: 'HOPERAT' } : {}) });
   return issued.access_token;
 }
 

@@ -40,8 +40,41 @@ export interface ValidateOptions {
   location?: string;
 }
 
+/**
+ * Reports of resources already validated, by content. @medplum/core 4.5.2 re-parses a profile's whole
+ * snapshot on every validateResource call (about 2 ms for US Core Patient), and ingest feeds repeat the
+ * same Organization, Practitioner and Location in message after message. The key is the resource's
+ * canonical JSON without meta.versionId, meta.lastUpdated and meta.source (which differ per version or per
+ * message and which no profile constrains; meta.source is checked here instead), plus the report's
+ * location prefix: the same content always gets the same report. Bounded; least recently used goes first.
+ */
+const MEMO_MAX = 5000;
+const memo = new Map<string, ValidationReport>();
+const URI = /^\S*$/;
+
 /** Validates one resource; never throws for invalid input (see assertValid). */
 export function validateForIngest(defs: FhirDefinitions, resource: Resource, opts: ValidateOptions = {}): ValidationReport {
+  const { versionId: _v, lastUpdated: _l, source, ...meta } = resource.meta ?? {};
+  if (source !== undefined && (typeof source !== 'string' || !URI.test(source))) return validateUncached(defs, resource, opts);
+  let key: string;
+  try {
+    key = `${opts.location ?? ''}\u0000${JSON.stringify({ ...resource, meta })}`;
+  } catch {
+    return validateUncached(defs, resource, opts);
+  }
+  const hit = memo.get(key);
+  if (hit) {
+    memo.delete(key);
+    memo.set(key, hit);
+    return structuredClone(hit);
+  }
+  const report = validateUncached(defs, resource, opts);
+  memo.set(key, structuredClone(report));
+  if (memo.size > MEMO_MAX) memo.delete(memo.keys().next().value as string);
+  return report;
+}
+
+function validateUncached(defs: FhirDefinitions, resource: Resource, opts: ValidateOptions): ValidationReport {
   const report: ValidationReport = { invalid: [], profile: [], warnings: [] };
   const relocate = (i: OperationOutcomeIssue, gwCode: string) => toIssue(i, gwCode, resource.resourceType, opts.location);
 
