@@ -7,6 +7,7 @@
  * MSA-2 always echoes MSH-10 of the message acknowledged.
  * See: HL7 v2.5.1 chapter 2, 2.9 (acknowledgment) and 2.15.8 (MSA), 2.15.5 (ERR).
  */
+import { randomInt } from 'node:crypto';
 import { isStoreUnavailable } from '../store/unavailable.js';
 import { hl7Header, mapHl7v2, splitHl7Messages } from './hl7v2/index.js';
 import type { IngestPipeline, IngestResult } from './ingest.js';
@@ -74,7 +75,7 @@ export function createHl7Ingest(d: { pipeline: IngestPipeline; terminology: Term
       'MSH', `${seps.component}${seps.repetition}${seps.escape}${seps.subcomponent}`,
       esc(header?.receivingApplication ?? ''), esc(header?.receivingFacility ?? ''),
       esc(header?.sendingApplication ?? ''), esc(header?.sendingFacility ?? ''),
-      now, '', trigger, `ACK${now}${Math.floor(Math.random() * 1e6).toString().padStart(6, '0')}`, 'P', esc(version),
+      now, '', trigger, `ACK${now.slice(0, 14)}${randomInt(1e6).toString().padStart(6, '0')}`, 'P', esc(version),
     ].join(f);
     const segments = [msh, ['MSA', code, esc(header?.controlId ?? ''), ...(reason ? [esc(reason.slice(0, 80))] : [])].join(f)];
     if (code !== 'AA' && reason) {
