@@ -32,7 +32,8 @@ import { loadTerminology } from './mapping/terminology.js';
 import type { Labeler, Terminology } from './mapping/types.js';
 import { createRateLimiter } from './http/rate-limit.js';
 import { createHttpApp } from './http/server.js';
-import { createPolicy, tokenPurpose } from './policy/policy.js';
+import { agreementFor, createPolicy, tokenPurpose } from './policy/policy.js';
+import { checkAgreement } from './policy/agreements.js';
 import { invalidGrant } from './auth/errors.js';
 import type { ConsentSource, Policy } from './policy/types.js';
 import type { Consent } from '@medplum/fhirtypes';
@@ -109,8 +110,15 @@ export async function loadPartnerFiles(stores: Stores, dir: string): Promise<voi
     const { createdAt: _c, updatedAt: _u, ...rest } = p;
     return canonicalJson(rest);
   };
-  for (const p of readPartnerFiles(dir)) {
-    const before = await stores.partners.get(p.id);
+  for (const declared of readPartnerFiles(dir)) {
+    const before = await stores.partners.get(declared.id);
+    // What a file leaves out, an administrator may have set (a suspension, an agreement through the admin
+    // API): it is kept, so a restart never re-activates a suspended partner or drops an agreement.
+    const p = {
+      ...declared,
+      status: declared.status ?? before?.status ?? 'active',
+      ...(declared.agreement ?? before?.agreement ? { agreement: declared.agreement ?? before?.agreement } : {}),
+    };
     if (before && comparable(before) === comparable(p)) continue;
     const saved = await stores.partners.upsert(p);
     const view = (x: Partner) => ({ ...x, jwks: undefined, keys: x.jwks?.keys.map((k) => k.kid) ?? [], createdAt: undefined, updatedAt: undefined });
@@ -164,7 +172,17 @@ export async function createApp(deps: AppDeps): Promise<Gateway> {
     businessAssociate: (a) => a?.businessAssociate === true,
     html: { organization: config.organization.name, contact: config.organization.privacyContact },
   });
-  const disclosuresOp = createDisclosuresOperation({ accounting, store: stores.resources });
+  const disclosuresOp = createDisclosuresOperation({
+    accounting, store: stores.resources,
+    agreementInForce: (p) => {
+      try {
+        const check = checkAgreement(agreementFor(p.partner), { purpose: p.purposeOfUse, now: clock.now() });
+        return check.ok ? { ok: true } : { ok: false, code: check.code, reason: check.reason };
+      } catch (err) {
+        return { ok: false, code: 'GW_AGREEMENT_INVALID', reason: (err as Error).message };
+      }
+    },
+  });
   const capability = api.capabilityStatement();
   capability.rest?.[0]?.resource?.push(auditEventCapability());
   const patientCapability = capability.rest?.[0]?.resource?.find((r) => r.type === 'Patient');

@@ -4,9 +4,8 @@
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { Bundle } from '@medplum/fhirtypes';
-import { createApp, createLogger, type Gateway } from './app.js';
+import { createApp, createLogger, loadPartnerFiles, type Gateway } from './app.js';
 import { loadConfig } from './config/config.js';
-import { readPartnerFiles } from './config/partner-files.js';
 import { PROJECT_ROOT } from './core/fhir-definitions.js';
 import { newId } from './core/ids.js';
 import { startMllpListener, type MllpListener } from './mllp/listener.js';
@@ -15,7 +14,7 @@ export const DEMO_DIR = join(PROJECT_ROOT, 'fixtures', 'demo');
 
 /** Loads the demo partners and, once, the demo patients (fixtures/demo). */
 export async function seedDemo(gw: Gateway): Promise<void> {
-  for (const p of readPartnerFiles(join(DEMO_DIR, 'partners'))) await gw.stores.partners.upsert(p);
+  await loadPartnerFiles(gw.stores, join(DEMO_DIR, 'partners'));
   const principal = gw.internalPrincipal('demo-seed');
   const found = await gw.fhir(
     { method: 'GET', segments: ['Patient'], params: [['identifier', 'https://demo.fhir-exchange-gateway.dev/mrn|DEMO-1001']], headers: {} },

@@ -154,6 +154,7 @@ export function createAdminApi(d: AdminDeps): AdminApi {
     },
     async accounting(p, patient, q) {
       requireAdmin(p, 'admin/accounting.read');
+      await d.stores.resources.read('Patient', patient); // 404 for an unknown patient, before the trail records a review
       const report = await d.accounting.report({
         patient,
         kind: parseKind(q.kind ?? 'access-report'),

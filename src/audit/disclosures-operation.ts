@@ -18,11 +18,19 @@ import type { FhirHandler } from '../fhir/types.js';
 import type { ResourceStore } from '../store/types.js';
 import { parseKind, type AccountingService } from './accounting-service.js';
 
-export function createDisclosuresOperation(d: { accounting: AccountingService; store: ResourceStore }): FhirHandler {
+export function createDisclosuresOperation(d: {
+  accounting: AccountingService;
+  store: ResourceStore;
+  /** The asking partner's agreement is in force for its purpose (policy); refused otherwise, like any request. */
+  agreementInForce: (p: Principal) => { ok: true } | { ok: false; code: string; reason: string };
+}): FhirHandler {
   return async (req, ctx) => {
     const id = req.segments[1] ?? '';
-    if (req.method !== 'GET' && req.method !== 'HEAD') throw badRequest('$disclosures is read-only: use GET', 'GW_METHOD');
+    // GET only: providing an accounting is recorded, and a HEAD would record one that nobody received.
+    if (req.method !== 'GET') throw badRequest('$disclosures is read-only: use GET', 'GW_METHOD');
     const p = ctx.principal;
+    const inForce = d.agreementInForce(p);
+    if (!inForce.ok) throw forbidden(inForce.reason, inForce.code);
     if (!mayAsk(p, id)) {
       if (p.patient && p.patient !== id) throw notFound(`Patient/${id}`);
       throw forbidden('the accounting of disclosures is given to the individual: ask through the organization\'s systems or a patient-context token with an AuditEvent read scope', 'GW_ACCOUNTING_NOT_ALLOWED');

@@ -152,7 +152,7 @@ partners.command('add').description('register (or replace) a partner')
     } catch (err) { fail((err as Error).message); }
     await withStores(async (s) => {
       const before = await s.partners.get(o.id);
-      const saved = await s.partners.upsert(partner!);
+      const saved = await s.partners.upsert({ ...partner!, status: partner!.status ?? 'active' });
       await s.adminTrail.record({
         actor: `cli:${userInfo().username}`, action: 'partner.upsert', target: `partner/${o.id}`,
         ...(before ? { before: registrationView(before) } : {}), after: registrationView(saved),

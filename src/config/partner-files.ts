@@ -22,7 +22,8 @@ export const partnerSchema = z.object({
   name: z.string().min(1).max(200),
   kind: z.enum(['ehr', 'specialist', 'therapist', 'pharmacy', 'hie', 'payer', 'internal']),
   address: z.string().max(500).optional(),
-  status: z.enum(['active', 'suspended', 'terminated']).default('active'),
+  /** Absent: a new partner starts active, an existing one keeps the status an administrator gave it. */
+  status: z.enum(['active', 'suspended', 'terminated']).optional(),
   jwks: z.object({ keys: z.array(jwk).min(1) }).optional(),
   jwksUrl: z.string().url().optional(),
   scopes: z.union([z.string().transform((s) => s.split(/\s+/).filter(Boolean)), z.array(z.string())])
@@ -31,7 +32,7 @@ export const partnerSchema = z.object({
   agreement: z.record(z.string(), z.unknown()).optional(),
 }).refine((p) => Boolean(p.jwks) !== Boolean(p.jwksUrl), 'give exactly one of jwks and jwksUrl');
 
-export type PartnerInput = Omit<Partner, 'createdAt' | 'updatedAt'>;
+export type PartnerInput = Omit<Partner, 'createdAt' | 'updatedAt' | 'status'> & { status?: Partner['status'] };
 
 export function parsePartner(raw: unknown, source: string): PartnerInput {
   const r = partnerSchema.safeParse(raw);

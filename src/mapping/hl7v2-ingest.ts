@@ -67,17 +67,22 @@ export function createHl7Ingest(d: { pipeline: IngestPipeline; terminology: Term
   function buildAck(text: string, header: ReturnType<typeof safeHeader>, code: AckCode, reason?: string, errCode?: string): string {
     const seps = separators(text);
     const esc = (s: string) => escapeHl7(s, seps);
+    // Fields taken from the message's MSH are already encoded with its separators, which the ACK uses:
+    // copied as they are, so an HD keeps its components (MSH-5/6 of the ACK = MSH-3/4 of the message).
+    // Escaped only if they would break the ACK's structure (separators that could not be read).
+    const copy = (s: string) => (s.includes(seps.field) || /[\r\n]/.test(s) ? esc(s) : s);
     const now = hl7Timestamp(d.now());
     const version = header?.version || '2.5.1';
-    const trigger = header?.trigger ? `ACK^${esc(header.trigger)}^ACK` : 'ACK';
+    const c = seps.component;
+    const trigger = header?.trigger ? `ACK${c}${esc(header.trigger)}${c}ACK` : 'ACK';
     const f = seps.field;
     const msh = [
       'MSH', `${seps.component}${seps.repetition}${seps.escape}${seps.subcomponent}`,
-      esc(header?.receivingApplication ?? ''), esc(header?.receivingFacility ?? ''),
-      esc(header?.sendingApplication ?? ''), esc(header?.sendingFacility ?? ''),
+      copy(header?.receivingApplication ?? ''), copy(header?.receivingFacility ?? ''),
+      copy(header?.sendingApplication ?? ''), copy(header?.sendingFacility ?? ''),
       now, '', trigger, `ACK${now.slice(0, 14)}${randomInt(1e6).toString().padStart(6, '0')}`, 'P', esc(version),
     ].join(f);
-    const segments = [msh, ['MSA', code, esc(header?.controlId ?? ''), ...(reason ? [esc(reason.slice(0, 80))] : [])].join(f)];
+    const segments = [msh, ['MSA', code, copy(header?.controlId ?? ''), ...(reason ? [esc(reason.slice(0, 80))] : [])].join(f)];
     if (code !== 'AA' && reason) {
       // ERR-3 (HL7 table 0357), ERR-4 severity, ERR-8 user message (v2.5+).
       segments.push(['ERR', '', '', `${errCode ?? '207'}${seps.component}${ERROR_TEXT[errCode ?? '207'] ?? ''}${seps.component}HL70357`, 'E', '', '', '', esc(reason)].join(f));

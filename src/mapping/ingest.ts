@@ -4,8 +4,10 @@
  *
  * - Nothing is stored half: every resource of a unit is labelled and validated first, then all are
  *   written in one store transaction. One invalid resource refuses the whole unit.
- * - Replaying an input changes nothing: a resource whose content (without meta.versionId and
- *   meta.lastUpdated) equals what is stored is not written again, so no new version appears.
+ * - Replaying an input changes nothing: a resource whose content (without meta.versionId,
+ *   meta.lastUpdated and meta.source) equals what is stored is not written again, so no new version
+ *   appears. meta.source names the message (MSH-10) that wrote it, so several messages of one file
+ *   sharing a resource (the sender Organization) would otherwise rewrite it on every replay.
  * - A failed input goes to the error queue verbatim, with the OperationOutcome and the time, for
  *   `fxg ingest errors` and `fxg ingest retry` after a mapping fix. A store outage is not a content
  *   error: it is thrown (the sender retries), not queued.
@@ -164,9 +166,9 @@ export function withProvenance(unit: MappedUnit, o: { agent: string; recorded: s
   return { ...unit, resources: [...unit.resources, provenance] };
 }
 
-/** What a resource says, without the bookkeeping the store adds to each version. */
+/** What a resource says, without the bookkeeping the store adds to each version and the input that carried it. */
 function contentKey(r: Resource): string {
-  const { versionId: _v, lastUpdated: _l, ...meta } = r.meta ?? {};
+  const { versionId: _v, lastUpdated: _l, source: _s, ...meta } = r.meta ?? {};
   return canonicalJson({ ...r, meta });
 }
 
