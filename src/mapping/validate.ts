@@ -84,6 +84,7 @@ function validateUncached(defs: FhirDefinitions, resource: Resource, opts: Valid
   report.warnings.push(...base.warnings.map((i) => relocate(i, 'GW_VALIDATION_WARNING')));
   if (report.invalid.length) return report;
 
+  report.profile.push(...gatewayRules(resource, opts.location ?? resource.resourceType));
   const where = `${opts.location ?? resource.resourceType}.meta.profile`;
   for (const [index, url] of (resource.meta?.profile ?? []).entries()) {
     const sd = defs.profile(url);
@@ -105,6 +106,21 @@ function validateUncached(defs: FhirDefinitions, resource: Resource, opts: Valid
     report.warnings.push(...result.warnings.map((i) => relocate(i, 'GW_VALIDATION_WARNING')));
   }
   return report;
+}
+
+/**
+ * Rules of this gateway beyond FHIR and the profiles, for resources the policy reads itself. A privacy
+ * Consent is found by its patient (policy reads `Consent?patient=Patient/<id>&status=active` on every
+ * disclosure): one that names its patient any other way would be stored and silently never apply.
+ */
+function gatewayRules(resource: Resource, where: string): OutcomeIssue[] {
+  if (resource.resourceType !== 'Consent') return [];
+  const privacy = (resource.scope?.coding ?? []).some((c) => c.code === 'patient-privacy');
+  if (!privacy) return [];
+  const ref = resource.patient?.reference ?? '';
+  if (/^Patient\/[A-Za-z0-9\-.]{1,64}$/.test(ref)) return [];
+  return [coded('error', 'business-rule', 'GW_CONSENT_PATIENT',
+    'a patient-privacy Consent must name its patient as a literal reference Patient/<id>, or it could never apply', `${where}.patient`)];
 }
 
 /** Validates and throws the 400/422 OutcomeError listing every issue; returns the warnings otherwise. */

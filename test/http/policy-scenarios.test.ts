@@ -123,6 +123,29 @@ describe('policy scenarios over HTTP', () => {
     assert.ok(last?.labels?.includes('ETH'), 'the log knows Part 2 data left');
   });
 
+  it('consents are written over FHIR by internal systems, and one that could never apply is refused', async () => {
+    const admin = await t.token({ partner: 'admin-console', scope: 'system/*.cruds', purposeOfUse: 'HOPERAT' });
+    const noPatient = { ...consent('orphan', 'sam', { type: 'deny', actor: [actor('cardio')] }), patient: { display: 'Sam' } };
+    const refused = await request(t.app).put('/fhir/Consent/orphan').auth(admin, bearer(admin)).type('application/fhir+json').send(noPatient);
+    assert.equal(refused.status, 422);
+    assert.equal(refused.body.issue[0].details.coding[0].code, 'GW_CONSENT_PATIENT');
+    const ehr = await t.token({ partner: 'clinic-ehr' });
+    assert.equal((await request(t.app).put('/fhir/Consent/sam-deny-ehr').auth(ehr, bearer(ehr)).type('application/fhir+json')
+      .send(consent('sam-deny-ehr', 'sam', { type: 'deny', actor: [actor('cardio')] }))).status, 403, 'partners do not write consents');
+    const cardio = await t.token({ partner: 'cardio' });
+    assert.equal((await get(t, cardio, '/fhir/Condition/sam-asthma')).status, 200);
+    const put = await request(t.app).put('/fhir/Consent/sam-deny-cardio').auth(admin, bearer(admin)).type('application/fhir+json')
+      .send(consent('sam-deny-cardio', 'sam', { type: 'deny', actor: [actor('cardio')] }));
+    assert.equal(put.status, 201, JSON.stringify(put.body));
+    assert.equal((await get(t, cardio, '/fhir/Condition/sam-asthma')).status, 404, 'effective on the next request');
+    const revoked = await request(t.app).put('/fhir/Consent/sam-deny-cardio').auth(admin, bearer(admin)).type('application/fhir+json')
+      .send(consent('sam-deny-cardio', 'sam', { type: 'deny', actor: [actor('cardio')] }, 'inactive'));
+    assert.equal(revoked.status, 200);
+    assert.equal((await get(t, cardio, '/fhir/Condition/sam-asthma')).status, 200, 'revoked on the next request');
+    const history = await request(t.app).get('/fhir/Consent/sam-deny-cardio/_history').auth(admin, bearer(admin));
+    assert.equal(history.body.entry.length, 2, 'history is kept');
+  });
+
   it('a revoked consent takes effect on the very next request', async () => {
     const ehr = await t.token({ partner: 'clinic-ehr' });
     assert.equal((await get(t, ehr, '/fhir/Condition/sam-oud')).status, 200);
