@@ -31,7 +31,7 @@ import { loadLabeler } from './mapping/labels.js';
 import { loadTerminology } from './mapping/terminology.js';
 import type { Labeler, Terminology } from './mapping/types.js';
 import { createRateLimiter } from './http/rate-limit.js';
-import { createHttpApp } from './http/server.js';
+import { createAdminHttpApp, createHttpApp } from './http/server.js';
 import { agreementFor, createPolicy, tokenPurpose } from './policy/policy.js';
 import { checkAgreement } from './policy/agreements.js';
 import { invalidGrant } from './auth/errors.js';
@@ -51,6 +51,8 @@ export interface AppDeps {
 
 export interface Gateway {
   app: Express;
+  /** The administration API (/admin), served on its own listener (config admin.host:admin.port). */
+  adminApp: Express;
   config: GatewayConfig;
   stores: Stores;
   auth: AuthService;
@@ -214,11 +216,13 @@ export async function createApp(deps: AppDeps): Promise<Gateway> {
       maxJsonDepth: config.http.maxJsonDepth,
     }),
     ingestRouter: createIngestRouter({ hl7, authenticate, bodyLimit: config.http.bodyLimit }),
-    adminRouter: createAdminRouter({ api: createAdminApi({ stores, accounting, consents, clock }), authenticate }),
+  });
+  const adminApp = createAdminHttpApp({
+    log, adminRouter: createAdminRouter({ api: createAdminApi({ stores, accounting, consents, clock }), authenticate, log }),
   });
 
   return {
-    app, config, stores, auth, policy, audit, defs, fhir: handle, log,
+    app, adminApp, config, stores, auth, policy, audit, defs, fhir: handle, log,
     accounting,
     ingest: { pipeline, hl7, terminology, labeler },
     internalPrincipal(name) {

@@ -38,6 +38,12 @@ export async function serve(opts: { demo: boolean }): Promise<void> {
   server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
   await new Promise<void>((resolve, reject) => { server.once('listening', resolve); server.once('error', reject); });
   log.info({ port: config.port, store: gw.stores.kind, baseUrl: config.baseUrl }, 'gateway.listening');
+  let adminServer: Server | undefined;
+  if (config.admin.enabled) {
+    adminServer = gw.adminApp.listen(config.admin.port, config.admin.host);
+    await new Promise<void>((resolve, reject) => { adminServer!.once('listening', resolve); adminServer!.once('error', reject); });
+    log.info({ host: config.admin.host, port: config.admin.port }, 'admin.listening');
+  }
   let mllp: MllpListener | undefined;
   if (config.mllp.enabled) {
     mllp = await startMllpListener({
@@ -54,6 +60,7 @@ export async function serve(opts: { demo: boolean }): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'gateway.stopping');
+    adminServer?.close();
     const closing = mllp?.close() ?? Promise.resolve();
     server.close(() => { void closing.then(() => gw.close()).then(() => process.exit(0)); });
     server.closeIdleConnections();

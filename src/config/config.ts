@@ -51,6 +51,11 @@ const schema = z.object({
       try { new Intl.DateTimeFormat('en-US', { timeZone: tz }); return true; } catch { return false; }
     }, 'an IANA time zone name such as America/Chicago, or empty for this machine\'s zone'),
   }),
+  admin: z.object({
+    enabled: z.coerce.boolean(),
+    host: z.string().min(1),
+    port: z.coerce.number().int().min(0).max(65535),
+  }),
   mllp: z.object({
     enabled: z.coerce.boolean(),
     host: z.string().min(1),
@@ -69,7 +74,7 @@ type Env = Record<string, string | undefined>;
 const ENV_KEYS: Array<[string, string[]]> = [
   ['PORT', ['port']], ['HOST', ['host']], ['FXG_BASE_URL', ['baseUrl']], ['FXG_DATA_DIR', ['dataDir']],
   ['DATABASE_URL', ['databaseUrl']], ['FXG_PARTNERS_DIR', ['partnersDir']], ['FXG_BODY_LIMIT', ['http', 'bodyLimit']],
-  ['LOG_LEVEL', ['logLevel']], ['FXG_MLLP_PORT', ['mllp', 'port']], ['FXG_TIMEZONE', ['ingest', 'timezone']], ['FXG_MLLP_HOST', ['mllp', 'host']], ['FXG_RATE_LIMIT_PER_MINUTE', ['rateLimit', 'perClientPerMinute']],
+  ['LOG_LEVEL', ['logLevel']], ['FXG_MLLP_PORT', ['mllp', 'port']], ['FXG_ADMIN_PORT', ['admin', 'port']], ['FXG_ADMIN_HOST', ['admin', 'host']], ['FXG_TIMEZONE', ['ingest', 'timezone']], ['FXG_MLLP_HOST', ['mllp', 'host']], ['FXG_RATE_LIMIT_PER_MINUTE', ['rateLimit', 'perClientPerMinute']],
 ];
 
 export function loadConfig(opts: { env?: Env; configDir?: string; overrides?: DeepPartial<GatewayConfig> } = {}): GatewayConfig {

@@ -6,11 +6,13 @@ import express, { type Request, type Response, type Router } from 'express';
 import type { AdminApi } from '../admin/admin-api.js';
 import type { Principal } from '../auth/principal.js';
 import { dropProtoKeys } from '../core/json-limits.js';
+import type { Logger } from '../core/logger.js';
 import { unsupportedMediaType } from '../core/outcome.js';
 
 export function createAdminRouter(d: {
   api: AdminApi;
   authenticate: (authorization: string | undefined) => Promise<Principal>;
+  log: Logger;
 }): Router {
   const router = express.Router();
   const json = express.json({ limit: '256kb', reviver: dropProtoKeys, strict: true, type: ['application/json', 'application/fhir+json'] });
@@ -25,10 +27,16 @@ export function createAdminRouter(d: {
     next();
   });
   const route = (fn: (p: Principal, req: Request) => Promise<unknown>, status = 200) => async (req: Request, res: Response, next: (e?: unknown) => void) => {
+    let p: Principal | undefined;
     try {
-      const p = await d.authenticate(req.headers.authorization);
+      p = await d.authenticate(req.headers.authorization);
       res.status(status).json(await fn(p, req));
     } catch (err) {
+      // Refused administration attempts are logged with who and what (catalogue M-01), never with bodies.
+      const e = err as { status?: number; code?: string };
+      if (e.status === 401 || e.status === 403) {
+        d.log.warn({ requestId: res.locals.requestId, clientId: p?.clientId, method: req.method, path: req.route?.path, code: e.code }, 'admin.denied');
+      }
       next(err);
     }
   };

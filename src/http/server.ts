@@ -14,8 +14,6 @@ export interface HttpAppParts {
   fhirRouter: Router;
   /** /ingest routes (HL7 v2 over HTTP for internal systems); absent in gateways built without ingest. */
   ingestRouter?: Router;
-  /** /admin routes (partner agreements, trail, suspensions, accounting review, explanations). */
-  adminRouter?: Router;
   ready: () => Promise<void>;
 }
 
@@ -33,7 +31,23 @@ export function createHttpApp(p: HttpAppParts): Express {
   app.use('/auth', p.authRouter);
   app.use('/fhir', p.fhirRouter);
   if (p.ingestRouter) app.use('/ingest', p.ingestRouter);
-  if (p.adminRouter) app.use('/admin', p.adminRouter);
+  app.use(unrouted);
+  app.use(fhirErrorHandler(p.log));
+  return app;
+}
+
+/**
+ * The administration listener: /admin only, on its own port bound to loopback by default (catalogue M-08:
+ * admin routes are not reachable on the public listener, and have no CORS).
+ */
+export function createAdminHttpApp(p: { log: Logger; adminRouter: Router }): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+  app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
+  app.use(requestId);
+  app.use('/admin', p.adminRouter);
   app.use(unrouted);
   app.use(fhirErrorHandler(p.log));
   return app;

@@ -96,7 +96,7 @@ describe('a partner file with an agreement', () => {
   it('shows it in the admin API as stored, and its loading in the trail under the config actor', async () => {
     await t.addPartner({ id: 'admin-console', kind: 'internal', scopes: ['admin/partners.read'] });
     const admin = await t.token({ partner: 'admin-console' });
-    const res = await request(t.app).get('/admin/partners/county-registry').auth(admin, { type: 'bearer' });
+    const res = await request(t.gw.adminApp).get('/admin/partners/county-registry').auth(admin, { type: 'bearer' });
     assert.equal(res.status, 200);
     assert.equal(res.body.agreementSource, 'stored');
     assert.deepEqual(res.body.agreement.purposes, ['PUBHLTH']);

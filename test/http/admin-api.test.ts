@@ -25,9 +25,9 @@ describe('/admin API', () => {
   let admin: string;
   let auditor: string;
 
-  const adminGet = (path: string, tok = admin) => request(t.app).get(path).auth(tok, bearer);
+  const adminGet = (path: string, tok = admin) => request(t.gw.adminApp).get(path).auth(tok, bearer);
   const adminSend = (method: 'post' | 'put', path: string, body: unknown, tok = admin) =>
-    request(t.app)[method](path).auth(tok, bearer).send(body as object);
+    request(t.gw.adminApp)[method](path).auth(tok, bearer).send(body as object);
   const trail = async (target?: string): Promise<TrailEntry[]> =>
     (await adminGet(`/admin/trail${target ? `?target=${encodeURIComponent(target)}` : ''}`)).body;
 
@@ -129,7 +129,7 @@ describe('/admin API', () => {
         assert.equal(res.body.issue[0].details.coding[0].code, 'GW_INVALID_SUSPENSION');
         assert.match(res.body.issue[0].details.text, why);
       }
-      const notJson = await request(t.app).post('/admin/suspensions').auth(admin, bearer).type('text/plain').send('suspend it');
+      const notJson = await request(t.gw.adminApp).post('/admin/suspensions').auth(admin, bearer).type('text/plain').send('suspend it');
       assert.equal(notJson.status, 415);
       const array = await adminSend('post', '/admin/suspensions', [base]);
       assert.equal(array.status, 400);
@@ -149,11 +149,11 @@ describe('/admin API', () => {
 
   describe('who may call it', () => {
     it('answers 401 without a token and with a bad one', async () => {
-      const none = await request(t.app).get('/admin/partners');
+      const none = await request(t.gw.adminApp).get('/admin/partners');
       assert.equal(none.status, 401);
       assert.equal(none.body.resourceType, 'OperationOutcome');
-      assert.equal((await request(t.app).get('/admin/partners').set('Authorization', 'Bearer not-a-token')).status, 401);
-      assert.equal((await request(t.app).post('/admin/suspensions').send({ agency: 'x' })).status, 401);
+      assert.equal((await request(t.gw.adminApp).get('/admin/partners').set('Authorization', 'Bearer not-a-token')).status, 401);
+      assert.equal((await request(t.gw.adminApp).post('/admin/suspensions').send({ agency: 'x' })).status, 401);
     });
 
     it('answers 403 to a partner that is not an internal system, whatever admin scopes it registered', async () => {
@@ -165,7 +165,7 @@ describe('/admin API', () => {
         ['put', '/admin/partners/clinic-ehr/status', { status: 'suspended' }],
         ['post', '/admin/suspensions', { agency: 'x', form: 'oral', requestedBy: 'y', start: '2026-01-01' }],
       ] as const) {
-        const req = request(t.app)[method](path).auth(rogue, bearer);
+        const req = request(t.gw.adminApp)[method](path).auth(rogue, bearer);
         const res = body ? await req.send(body) : await req;
         assert.equal(res.status, 403, `${method} ${path}`);
         assert.equal(res.body.issue[0].details.coding[0].code, 'GW_ADMIN_SCOPE_REQUIRED');

@@ -177,49 +177,50 @@ describe('policy scenarios over HTTP', () => {
       purposes: ['TREAT'], resourceTypes: ['Patient', 'Condition'], consentRequired: false, status: 'suspended',
       legalReference: 'Data sharing agreement 2026-07',
     };
-    const put = await request(t.app).put('/admin/partners/clinic-ehr/agreement').auth(admin, bearer(admin)).send(agreement);
+    const put = await request(t.gw.adminApp).put('/admin/partners/clinic-ehr/agreement').auth(admin, bearer(admin)).send(agreement);
     assert.equal(put.status, 200, JSON.stringify(put.body));
     const refused = await get(t, ehr, '/fhir/Patient/dana');
     assert.equal(refused.status, 403);
     assert.equal(refused.body.issue[0].details.coding[0].code, 'GW_AGREEMENT_SUSPENDED');
 
-    const expired = await request(t.app).put('/admin/partners/clinic-ehr/agreement').auth(admin, bearer(admin))
+    const expired = await request(t.gw.adminApp).put('/admin/partners/clinic-ehr/agreement').auth(admin, bearer(admin))
       .send({ ...agreement, status: 'active', validTo: '2020-12-31' });
     assert.equal(expired.status, 200);
     assert.equal((await get(t, ehr, '/fhir/Condition?patient=dana')).body.issue[0].details.coding[0].code, 'GW_AGREEMENT_EXPIRED');
 
-    const bad = await request(t.app).put('/admin/partners/clinic-ehr/agreement').auth(admin, bearer(admin)).send({ purposes: [] });
+    const bad = await request(t.gw.adminApp).put('/admin/partners/clinic-ehr/agreement').auth(admin, bearer(admin)).send({ purposes: [] });
     assert.equal(bad.status, 400);
     assert.match(bad.body.issue[0].details.text, /purposes/);
 
-    assert.equal((await request(t.app).delete('/admin/partners/clinic-ehr/agreement').auth(admin, bearer(admin))).status, 200);
+    assert.equal((await request(t.gw.adminApp).delete('/admin/partners/clinic-ehr/agreement').auth(admin, bearer(admin))).status, 200);
     assert.equal((await get(t, ehr, '/fhir/Patient/dana')).status, 200, 'back on the defaults for its kind');
 
-    const trail = await request(t.app).get('/admin/trail?target=partner/clinic-ehr').auth(admin, bearer(admin));
+    const trail = await request(t.gw.adminApp).get('/admin/trail?target=partner/clinic-ehr').auth(admin, bearer(admin));
     assert.deepEqual(trail.body.map((e: { action: string }) => e.action), ['agreement.update', 'agreement.update', 'agreement.reset']);
     assert.equal(trail.body[0].actor, 'partner:admin-console');
     assert.deepEqual(trail.body[0].before, { default: 'ehr' });
     assert.equal(trail.body[0].after.status, 'suspended');
     assert.equal(trail.body[1].before.status, 'suspended');
 
-    // Only internal systems with the admin scope.
-    const notAdmin = await request(t.app).get('/admin/partners').auth(ehr, bearer(ehr));
+    // Only internal systems with the admin scope, and only on the administration listener.
+    const notAdmin = await request(t.gw.adminApp).get('/admin/partners').auth(ehr, bearer(ehr));
     assert.equal(notAdmin.status, 403);
+    assert.equal((await request(t.app).get('/admin/partners').auth(admin, bearer(admin))).status, 404, 'not routed on the public listener');
   });
 
   it('explains a decision without disclosing anything', async () => {
     const admin = await t.token({ partner: 'admin-console', scope: 'admin/policy.read' });
     const before = (await t.stores.disclosures.count());
-    const denied = await request(t.app).get('/admin/explain?partner=cardio&patient=dana&purpose=TREAT').auth(admin, bearer(admin));
+    const denied = await request(t.gw.adminApp).get('/admin/explain?partner=cardio&patient=dana&purpose=TREAT').auth(admin, bearer(admin));
     assert.equal(denied.status, 200);
     assert.equal(denied.body.outcome, 'deny');
     assert.equal(denied.body.steps.find((s: { step: string }) => s.step === 'consent').ok, false);
     assert.match(denied.body.steps.find((s: { step: string }) => s.step === 'consent').reason, /Consent\/dana-deny-cardio|denied|deny/i);
-    const pharmacy = await request(t.app).get('/admin/explain?partner=corner-pharmacy&patient=dana&purpose=TREAT').auth(admin, bearer(admin));
+    const pharmacy = await request(t.gw.adminApp).get('/admin/explain?partner=corner-pharmacy&patient=dana&purpose=TREAT').auth(admin, bearer(admin));
     assert.equal(pharmacy.body.outcome, 'permit');
     const enc = pharmacy.body.resources.find((r: { resourceType: string }) => r.resourceType === 'Encounter');
     assert.deepEqual(enc, { resourceType: 'Encounter', released: 0, withheld: { GW_TYPE_NOT_ALLOWED: 1 } });
-    const wrongPurpose = await request(t.app).get('/admin/explain?partner=corner-pharmacy&patient=dana&purpose=HRESCH').auth(admin, bearer(admin));
+    const wrongPurpose = await request(t.gw.adminApp).get('/admin/explain?partner=corner-pharmacy&patient=dana&purpose=HRESCH').auth(admin, bearer(admin));
     assert.equal(wrongPurpose.body.outcome, 'deny');
     assert.equal(wrongPurpose.body.steps.at(-1).step, 'purpose');
     assert.equal(await t.stores.disclosures.count(), before, 'an explanation is not a disclosure');
