@@ -17,6 +17,8 @@ COPY profiles ./profiles
 COPY fixtures ./fixtures
 RUN mkdir -p /data && chown node:node /data
 USER node
-EXPOSE 8080
+# 8080 FHIR/OAuth; 8081 administration and 2575 MLLP listen on the container's loopback unless
+# FXG_ADMIN_HOST / FXG_MLLP_HOST say otherwise: publish them only on a private network.
+EXPOSE 8080 8081 2575
 HEALTHCHECK CMD node -e "fetch('http://127.0.0.1:'+process.env.PORT+'/health/ready').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
 CMD ["node", "bin/fxg.js", "serve"]
