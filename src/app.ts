@@ -75,28 +75,15 @@ export function createLogger(level: string): Logger {
 }
 
 /**
- * Active patient-privacy consents of a page's patients, in one indexed search (patient + status).
+ * Active patient-privacy consents of a page's patients, in one indexed read of their compartments.
  * Read on every disclosure, so a revocation takes effect on the very next request.
  */
 export function consentSource(stores: Stores): ConsentSource {
   return async (patients) => {
     const out = new Map<string, Consent[]>();
-    if (!patients.length) return out;
-    const { resources } = await stores.resources.search({
-      resourceType: 'Consent',
-      filters: [
-        { code: 'patient', values: patients.map((id) => ({ value: `Patient/${id}` })) },
-        { code: 'status', values: [{ value: 'active' }] },
-      ],
-      count: 1000 * patients.length,
-      offset: 0,
-    });
-    for (const c of resources as Consent[]) {
-      const id = c.patient?.reference?.replace(/^Patient\//, '');
-      if (!id) continue;
-      const list = out.get(id) ?? [];
-      list.push(c);
-      out.set(id, list);
+    for (const [patient, found] of await stores.resources.ofTypeInCompartments('Consent', patients)) {
+      const active = (found as Consent[]).filter((c) => c.status === 'active');
+      if (active.length) out.set(patient, active);
     }
     return out;
   };

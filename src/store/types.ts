@@ -96,7 +96,12 @@ export interface ResourceStore {
     resources: Resource[];
     hasMore: boolean;
   }>;
-  /** Runs fn atomically: every write inside commits together or not at all. */
+  /**
+   * Current resources of one type in these patients' compartments, by patient (one indexed read: the
+   * policy reads every patient's consents on each disclosure this way).
+   */
+  ofTypeInCompartments(resourceType: string, patientIds: readonly string[]): Promise<Map<string, Resource[]>>;
+    /** Runs fn atomically: every write inside commits together or not at all. */
   transaction<T>(fn: (tx: ResourceStore) => Promise<T>): Promise<T>;
 }
 

@@ -740,6 +740,29 @@ export function storeContract(name: string, open: OpenStores, opts: ContractOpti
       });
     });
 
+    describe('resources of one type in patient compartments', () => {
+      it('returns current, undeleted resources of the type by patient', async () => {
+        await stores.resources.create(patient('p1', 'One'), { id: 'p1' });
+        await stores.resources.create(patient('p2', 'Two'), { id: 'p2' });
+        const consent = (id: string, pt: string, status = 'active') => ({
+          resourceType: 'Consent' as const, id, status: status as 'active', scope: { text: 'privacy' }, category: [{ text: 'c' }],
+          patient: { reference: `Patient/${pt}` },
+        });
+        await stores.resources.update(consent('c1', 'p1'));
+        await stores.resources.update(consent('c2', 'p1', 'inactive'));
+        await stores.resources.update(consent('c3', 'p2'));
+        await stores.resources.update(consent('c4', 'p2'));
+        await stores.resources.delete('Consent', 'c4');
+        await stores.resources.update({ ...consent('c1', 'p1'), status: 'inactive' as 'active' });
+        await stores.resources.create(observation('o1', 'p1'), { id: 'o1' });
+        const found = await stores.resources.ofTypeInCompartments('Consent', ['p1', 'p2', 'p3', 'p1']);
+        assert.deepEqual([...found.keys()].sort(), ['p1', 'p2']);
+        assert.deepEqual(found.get('p1')!.map((c) => [c.id, (c as { status?: string }).status]).sort(), [['c1', 'inactive'], ['c2', 'inactive']]);
+        assert.deepEqual(found.get('p2')!.map((c) => c.id), ['c3']);
+        assert.equal((await stores.resources.ofTypeInCompartments('Consent', [])).size, 0);
+      });
+    });
+
     describe('ingest error queue, admin trail, accounting records', () => {
       it('keeps failed inputs verbatim and records retries', async () => {
         const input = 'MSH|^~\\&|LAB|HOSP|||20260101||ORU^R01|M1|P|2.5.1\r';

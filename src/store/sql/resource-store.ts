@@ -205,7 +205,22 @@ export class SqlResourceStore implements ResourceStore {
     };
   }
 
-  /** Runs fn in one transaction; fn gets a store bound to it (nested calls become savepoints). */
+  async ofTypeInCompartments(resourceType: string, patientIds: readonly string[]): Promise<Map<string, Resource[]>> {
+    const out = new Map<string, Resource[]>();
+    if (!patientIds.length) return out;
+    const q = sql`SELECT c.patient_id, r.content FROM compartment c
+      JOIN resources r ON r.rid = c.rid
+      WHERE c.patient_id IN ${list([...new Set(patientIds)])} AND c.resource_type = ${resourceType} AND r.deleted = 0
+      ORDER BY c.patient_id, c.last_updated_ms, c.rid`;
+    for (const row of await this.db.all<{ patient_id: string; content: string }>(q.text, q.params)) {
+      const list = out.get(row.patient_id) ?? [];
+      list.push(JSON.parse(row.content) as Resource);
+      out.set(row.patient_id, list);
+    }
+    return out;
+  }
+
+    /** Runs fn in one transaction; fn gets a store bound to it (nested calls become savepoints). */
   transaction<T>(fn: (tx: ResourceStore) => Promise<T>): Promise<T> {
     return this.db.transaction((tx) => fn(new SqlResourceStore(tx, this.deps)));
   }
