@@ -54,6 +54,13 @@ export async function serve(opts: { demo: boolean }): Promise<void> {
     log.info({ host: config.mllp.host, port: mllp.port }, 'mllp.listening');
   }
   if (opts.demo) printDemoHelp(config.baseUrl, gw.stores.kind);
+  if (opts.demo) {
+    const also = [
+      ...(adminServer ? [`Administration API: http://${config.admin.host}:${config.admin.port}/admin (its own listener)`] : []),
+      ...(mllp ? [`HL7 v2 over MLLP: ${config.mllp.host}:${mllp.port}   over HTTP: POST ${config.baseUrl}/ingest/hl7v2`] : []),
+    ];
+    if (also.length) process.stdout.write(`${also.join('\n')}\n\n`);
+  }
 
   let stopping = false;
   const stop = (signal: string) => {
