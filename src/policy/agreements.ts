@@ -11,7 +11,7 @@
  */
 import type { CodeableConcept, Coding, Resource } from '@medplum/fhirtypes';
 import { z } from 'zod';
-import { TPO_PURPOSES } from '../core/purpose-of-use.js';
+import { basisForPurpose, TPO_PURPOSES, type LegalBasis } from '../core/purpose-of-use.js';
 import type { PartnerKind, SearchFilter } from '../store/types.js';
 import { dateRange, labelCodes, PSYCHOTHERAPY_NOTE_LABEL, toEpochMs } from './consent-codes.js';
 
@@ -47,6 +47,12 @@ export interface Agreement {
   legalReference?: string;
   /** The partner is the organization's business associate (45 CFR 160.103) under `legalReference`. */
   businessAssociate: boolean;
+  /**
+   * The legal basis recorded for a purpose when the purpose alone does not say it (core/purpose-of-use.ts
+   * basisForPurpose): e.g. a police department's agreement maps GOV to `law-enforcement`, so its disclosures
+   * are accounted (and suspendable) as law enforcement, not health oversight.
+   */
+  purposeBases?: Record<string, LegalBasis>;
 }
 
 /** Stable refusal codes (OperationOutcome details / audit). */
@@ -367,6 +373,11 @@ const FHIR_DATE = /^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]
 const fhirDate = () => z.string().regex(FHIR_DATE, 'must be a FHIR date or dateTime (2026-01-31 or 2026-01-31T17:00:00Z)')
   .refine((s) => dateRange(s) !== undefined, 'not a valid calendar date');
 const PURPOSE = /^[A-Z][A-Z0-9]*$/;
+const LEGAL_BASES: readonly LegalBasis[] = [
+  'tpo', 'individual', 'authorization', 'limited-data-set', 'national-security', 'correctional', 'required-by-law',
+  'public-health', 'health-oversight', 'judicial', 'law-enforcement', 'research', 'decedent', 'organ-donation',
+  'serious-threat', 'workers-comp',
+];
 const RESOURCE_TYPE = /^([A-Z][A-Za-z]+|\*)$/;
 const TOKEN = /^[^|\s]+\|[^|\s]+$/;
 
@@ -392,7 +403,17 @@ export const agreementSchema = z.object({
   consentRequired: z.boolean({ message: 'true or false' }),
   legalReference: z.string().min(1).max(200, 'at most 200 characters').optional(),
   businessAssociate: z.boolean({ message: 'true or false' }).default(false),
+  purposeBases: z.record(
+    z.string().regex(PURPOSE, 'a PurposeOfUse code of this agreement'),
+    z.enum([...LEGAL_BASES] as [LegalBasis, ...LegalBasis[]], { message: `one of ${LEGAL_BASES.join(', ')}` }),
+  ).optional(),
 }).strict().superRefine((a, ctx) => {
+  for (const purpose of Object.keys(a.purposeBases ?? {})) {
+    if (!a.purposes.includes(purpose)) ctx.addIssue({ code: 'custom', path: ['purposeBases', purpose], message: `${purpose} is not in purposes` });
+    if (TPO_PURPOSES.has(purpose) && a.purposeBases?.[purpose] !== 'tpo') {
+      ctx.addIssue({ code: 'custom', path: ['purposeBases', purpose], message: `${purpose} is treatment, payment or operations: its basis is tpo` });
+    }
+  }
   if (a.validFrom && a.validTo) {
     const from = dateRange(a.validFrom);
     const to = dateRange(a.validTo);
@@ -416,12 +437,18 @@ export function parseAgreement(raw: unknown, source: string): Agreement {
   if (!r.success) {
     throw new Error(`${source}: invalid agreement: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
   }
-  const { validFrom, validTo, legalReference, categories, ...rest } = r.data;
+  const { validFrom, validTo, legalReference, categories, purposeBases, ...rest } = r.data;
   return {
     ...rest,
+    ...(purposeBases && Object.keys(purposeBases).length ? { purposeBases } : {}),
     ...(categories ? { categories } : {}),
     ...(validFrom ? { validFrom } : {}),
     ...(validTo ? { validTo } : {}),
     ...(legalReference ? { legalReference } : {}),
   };
+}
+
+/** The legal basis a disclosure for `purpose` under this agreement is recorded with. */
+export function legalBasisFor(agreement: Agreement, purpose: string): LegalBasis {
+  return agreement.purposeBases?.[purpose] ?? basisForPurpose(purpose);
 }

@@ -14,13 +14,13 @@ import type { Clock } from '../core/clock.js';
 import type { Permission, Principal, ScopeGrant } from '../auth/principal.js';
 import { coversType } from '../auth/scopes.js';
 import type { FhirDefinitions } from '../core/fhir-definitions.js';
-import { basisForPurpose, formatLegalBasis } from '../core/purpose-of-use.js';
+import { formatLegalBasis } from '../core/purpose-of-use.js';
 import { patientLinksOf } from '../store/compartment.js';
 import type { SearchFilter } from '../store/types.js';
 import type { PartnerKind } from '../store/types.js';
 import {
   agreementCovers, agreementNarrowing, agreementTypeAllowed, andNarrowing, checkAgreement, defaultAgreementFor,
-  parseAgreement, purposeFromTefca, type Agreement,
+  legalBasisFor, parseAgreement, purposeFromTefca, type Agreement,
 } from './agreements.js';
 import { createConsentEvaluator, type Obligation } from './consent.js';
 import type { ConsentSource, Decision, FhirOperation, Interaction, Policy, Release } from './types.js';
@@ -177,7 +177,7 @@ export function createPolicy(deps: PolicyDeps): Policy {
       return {
         effect: 'permit',
         purposeOfUse: p.purposeOfUse,
-        legalBasis: basisForPurpose(p.purposeOfUse),
+        legalBasis: legalBasisFor(agreement, p.purposeOfUse),
         narrow,
       };
     },
@@ -218,7 +218,7 @@ export function createPolicy(deps: PolicyDeps): Policy {
           if (v.effect === 'deny') return false;
           if (agreement.consentRequired && v.effect !== 'permit') return false;
           if (v.effect === 'permit' && v.consentRef) {
-            out.legalBasisByPatient.set(patient, formatLegalBasis(basisForPurpose(p.purposeOfUse), v.consentRef));
+            out.legalBasisByPatient.set(patient, formatLegalBasis(legalBasisFor(agreement, p.purposeOfUse), v.consentRef));
           }
           for (const o of v.obligations) if (o.kind !== 'withhold') obligations.set(JSON.stringify(o), o);
           return true;

@@ -9,6 +9,7 @@ import type { Condition, Consent, ConsentProvision, MedicationRequest, Resource 
 import request from 'supertest';
 import { PURPOSE_OF_USE_SYSTEM } from '../../src/core/purpose-of-use.js';
 import { PART2_REDISCLOSURE_NOTICE, PARTNER_IDENTIFIER_SYSTEM } from '../../src/policy/consent.js';
+import { parseAgreement } from '../../src/policy/agreements.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 import { observation, patient } from '../helpers/resources.js';
 
@@ -206,6 +207,26 @@ describe('policy scenarios over HTTP', () => {
     const notAdmin = await request(t.gw.adminApp).get('/admin/partners').auth(ehr, bearer(ehr));
     assert.equal(notAdmin.status, 403);
     assert.equal((await request(t.app).get('/admin/partners').auth(admin, bearer(admin))).status, 404, 'not routed on the public listener');
+  });
+
+  it('an agreement can name the legal basis of a purpose: law enforcement is accounted and suspendable as such', async () => {
+    await t.addPartner({
+      id: 'county-sheriff', kind: 'hie', scopes: ['system/Patient.rs'],
+      agreement: { purposes: ['GOV'], resourceTypes: ['Patient'], consentRequired: false, purposeBases: { GOV: 'law-enforcement' }, legalReference: 'Subpoena 2026-118' },
+    });
+    const tok = await t.token({ partner: 'county-sheriff', purposeOfUse: 'GOV' });
+    assert.equal((await get(t, tok, '/fhir/Patient/dana')).status, 200);
+    const entry = (await t.stores.disclosures.listByPatient('dana')).at(-1);
+    assert.equal(entry?.legalBasis, 'law-enforcement');
+    const listed = await t.gw.accounting.report({ patient: 'dana', kind: 'hipaa' });
+    assert.ok(listed.entries.some((l) => l.recipient.partnerId === 'county-sheriff'), 'a law-enforcement disclosure is accounted');
+    await t.stores.accounting.addSuspension({
+      id: 'sheriff-hold', patient: 'dana',
+      body: { agency: 'County Sheriff', recipientPartnerId: 'county-sheriff', form: 'written', requestedBy: 'Sgt. Test', start: '2020-01-01', end: '2099-01-01' },
+    });
+    const held = await t.gw.accounting.report({ patient: 'dana', kind: 'hipaa' });
+    assert.ok(!held.entries.some((l) => l.recipient.partnerId === 'county-sheriff'), 'hidden while the suspension is in effect');
+    assert.throws(() => parseAgreement({ partnerId: 'x', purposes: ['TREAT'], resourceTypes: ['Patient'], consentRequired: false, purposeBases: { TREAT: 'research' } }, 'test'), /tpo/);
   });
 
   it('explains a decision without disclosing anything', async () => {
