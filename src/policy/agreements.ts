@@ -53,6 +53,12 @@ export interface Agreement {
    * are accounted (and suspendable) as law enforcement, not health oversight.
    */
   purposeBases?: Record<string, LegalBasis>;
+  /**
+   * Who the partner is, for matching consent actors: its Organization (`Organization/<id>`), other identifiers
+   * (its NPI, say) and the care teams it serves. A consent naming an Organization, identifier or care team is
+   * compared with these; when the agreement does not say, such a deny applies and such a permit does not.
+   */
+  recipient?: { organization?: string; identifiers?: Array<{ system: string; value: string }>; careTeams?: string[] };
 }
 
 /** Stable refusal codes (OperationOutcome details / audit). */
@@ -403,6 +409,11 @@ export const agreementSchema = z.object({
   consentRequired: z.boolean({ message: 'true or false' }),
   legalReference: z.string().min(1).max(200, 'at most 200 characters').optional(),
   businessAssociate: z.boolean({ message: 'true or false' }).default(false),
+  recipient: z.object({
+    organization: z.string().regex(/^Organization\/[A-Za-z0-9\-.]{1,64}$/, 'Organization/<id>').optional(),
+    identifiers: z.array(z.object({ system: z.string().min(1), value: z.string().min(1) }).strict()).optional(),
+    careTeams: z.array(z.string().regex(/^CareTeam\/[A-Za-z0-9\-.]{1,64}$/, 'CareTeam/<id>')).optional(),
+  }).strict().optional(),
   purposeBases: z.record(
     z.string().regex(PURPOSE, 'a PurposeOfUse code of this agreement'),
     z.enum([...LEGAL_BASES] as [LegalBasis, ...LegalBasis[]], { message: `one of ${LEGAL_BASES.join(', ')}` }),
@@ -437,9 +448,10 @@ export function parseAgreement(raw: unknown, source: string): Agreement {
   if (!r.success) {
     throw new Error(`${source}: invalid agreement: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
   }
-  const { validFrom, validTo, legalReference, categories, purposeBases, ...rest } = r.data;
+  const { validFrom, validTo, legalReference, categories, purposeBases, recipient, ...rest } = r.data;
   return {
     ...rest,
+    ...(recipient && Object.keys(recipient).length ? { recipient: recipient as NonNullable<Agreement['recipient']> } : {}),
     ...(purposeBases && Object.keys(purposeBases).length ? { purposeBases } : {}),
     ...(categories ? { categories } : {}),
     ...(validFrom ? { validFrom } : {}),

@@ -193,6 +193,10 @@ function matchActors(actors: ConsentProvision['actor'], r: Recipient): ActorMatc
   if (!recipients.length) return { t: 'yes', named: false };
   let named = false;
   let careTeam = false;
+  // An actor the gateway cannot compare with this recipient (an Organization when the partner's organization
+  // is not registered, say) is `unknown`: a deny then applies and a permit does not (fail closed). The
+  // partner's agreement names its organization, identifiers and care teams (Agreement.recipient).
+  let unknown = false;
   for (const a of recipients) {
     const ref: Reference = a.reference;
     const key = refKey(ref.reference);
@@ -201,8 +205,12 @@ function matchActors(actors: ConsentProvision['actor'], r: Recipient): ActorMatc
     else if (id?.system && id.value && r.identifiers?.some((x) => x.system === id.system && x.value === id.value)) named = true;
     else if (key && (key === r.organization || key === r.practitioner)) named = true;
     else if (key && r.careTeams?.includes(key)) careTeam = true;
+    else if (id?.system && id.system !== PARTNER_IDENTIFIER_SYSTEM && !r.identifiers?.length) unknown = true;
+    else if (key?.startsWith('Organization/') && !r.organization) unknown = true;
+    else if (key?.startsWith('CareTeam/') && !r.careTeams?.length) unknown = true;
+    else if (key?.startsWith('Practitioner/') && !r.practitioner) unknown = true;
   }
-  return { t: named || careTeam ? 'yes' : 'no', named };
+  return { t: named || careTeam ? 'yes' : unknown ? 'unknown' : 'no', named };
 }
 
 function matchPurpose(purposes: Coding[] | undefined, asserted: string, effect: Effect | undefined): Tri {

@@ -75,7 +75,7 @@ export function explainDisclosure(o: {
   steps.push({ step: 'purpose', ok: true, reason: `${o.purpose} is among the agreement's purposes (${agreement.purposes.join(', ')})` });
 
   const ev = createConsentEvaluator(o.consents, {
-    recipient: { partnerId: o.partner.id }, purpose: o.purpose, now: o.now, patient: o.patient, consentRequired: agreement.consentRequired,
+    recipient: { partnerId: o.partner.id, ...agreement.recipient }, purpose: o.purpose, now: o.now, patient: o.patient, consentRequired: agreement.consentRequired,
   });
   steps.push({
     step: 'consent',

@@ -204,7 +204,7 @@ export function createPolicy(deps: PolicyDeps): Policy {
       const consents = deps.consents ? await deps.consents([...patients]) : new Map();
       const now = clock.now();
       const evaluators = new Map([...patients].map((patient) => [patient, createConsentEvaluator(consents.get(patient) ?? [], {
-        recipient: { partnerId: p.partner.id, ...(p.user ? { practitioner: p.user } : {}) },
+        recipient: { partnerId: p.partner.id, ...agreement.recipient, ...(p.user ? { practitioner: p.user } : {}) },
         purpose: p.purposeOfUse, now, patient, consentRequired: agreement.consentRequired,
       })]));
       const obligations = new Map<string, Obligation>();

@@ -184,8 +184,20 @@ describe('actors', () => {
   it('do not match other recipients, or a partner id under another identifier system', () => {
     assert.equal(deny([partner('clinic-ehr')]), 'none');
     assert.equal(deny([ref('Organization/clinic')]), 'none');
-    assert.equal(deny([{ role: IRCP, reference: { identifier: { system: 'urn:other', value: 'cardio' } } }]), 'none');
+    const known = { ...SPECIALIST, identifiers: [{ system: 'http://hl7.org/fhir/sid/us-npi', value: '1234567893' }] };
+    assert.equal(createConsentEvaluator([consent({ type: 'deny', actor: [{ role: IRCP, reference: { identifier: { system: 'urn:other', value: 'cardio' } } }] })], ctx(known)).patientLevel.effect, 'none');
     assert.equal(deny([ref('CareTeam/lungs')]), 'none');
+  });
+
+  it('fail closed on actors they cannot compare: a deny applies, a permit does not', () => {
+    // The recipient registered no identifiers, organization, care teams, and no user is behind the request.
+    const bare = { partnerId: 'cardio' };
+    const idActor = { role: IRCP, reference: { identifier: { system: 'http://hl7.org/fhir/sid/us-npi', value: '1234567893' } } };
+    for (const actor of [idActor, ref('Organization/hospital-b'), ref('CareTeam/heart'), ref('Practitioner/dr-a')]) {
+      assert.equal(createConsentEvaluator([consent({ type: 'deny', actor: [actor] })], ctx(bare)).patientLevel.effect, 'deny', JSON.stringify(actor));
+      assert.notEqual(createConsentEvaluator([consent({ type: 'permit', actor: [actor] })], ctx(bare)).forResource(condition('c')).effect, 'permit', JSON.stringify(actor));
+    }
+    assert.equal(deny([{ role: IRCP, reference: { identifier: { system: 'urn:other', value: 'cardio' } } }]), 'deny', 'SPECIALIST registered no identifiers');
   });
 
   it('ignore actors in source roles (custodian, author): they do not name recipients', () => {
