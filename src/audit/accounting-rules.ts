@@ -167,12 +167,14 @@ export function purposeStatement(basis: string, purposeOfUse: string, consentRef
 // ---------------------------------------------------------------- 42 CFR Part 2
 
 /**
- * Labels that mark information as 42 CFR Part 2 (substance use disorder) records: the v3 ActCode sensitivity
- * codes ETH (substance abuse information sensitivity) and SUD, and the privacy-law code 42CFRPart2 (which is
+ * Labels that mark information as 42 CFR Part 2 (substance use disorder) records, as policy reads them
+ * (policy/consent.ts part2Required): the v3 ActCode sensitivity code ETH, and the privacy-law code 42CFRPart2
+ * (the disclosure recorder adds it whenever a label's sec-label-basis is 42 CFR Part 2; SUD alone is HIPAA
+ * data when it does not come from a Part 2 program, so it is not enough), and (which is
  * how an R-labelled resource says its restriction comes from Part 2). R alone is not enough: it also marks
  * HIV, psychotherapy and state-law restrictions.
  */
-const PART2_LABELS: ReadonlySet<string> = new Set(['ETH', 'SUD', '42CFRPart2']);
+const PART2_LABELS: ReadonlySet<string> = new Set(['ETH', '42CFRPart2']);
 
 /** Labels may be recorded as bare codes or as `system|code`. */
 export function isPart2(labels: ReadonlyArray<string> | undefined): boolean {

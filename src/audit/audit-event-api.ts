@@ -59,11 +59,17 @@ export function createAuditEventSearch(d: AuditEventApiDeps): FhirHandler {
 
     const rows = await d.log.listByPatient(patient, { since, until, count: count + 1, offset });
     const events: AuditEvent[] = rows.slice(0, count).map((e) => toAuditEvent(e, d.source));
-    const visible = d.policy.filter(ctx.principal, events) as AuditEvent[];
-    await d.audit.recordDisclosure({
-      principal: ctx.principal, purposeOfUse: decision.purposeOfUse, legalBasis: decision.legalBasis,
-      channel: 'audit', resources: visible, requestId: ctx.requestId,
-    });
+    // The same road as every disclosure: scopes, agreement, the patient's consents and the Part 2 rule
+    // (an event carries the labels of the data it is about), then the log, before the response.
+    const released = await d.policy.release(ctx.principal, events, 'search');
+    const visible = released.resources as AuditEvent[];
+    if (visible.length) {
+      await d.audit.recordDisclosure({
+        principal: ctx.principal, purposeOfUse: decision.purposeOfUse, legalBasis: decision.legalBasis,
+        ...(released.legalBasisByPatient.size ? { legalBasisByPatient: released.legalBasisByPatient } : {}),
+        channel: 'audit', resources: visible, requestId: ctx.requestId,
+      });
+    }
     const link = (o: number) => {
       const pairs: Array<[string, string]> = [['patient', patient as string]];
       if (since) pairs.push(['date', `ge${since}`]);
@@ -77,7 +83,8 @@ export function createAuditEventSearch(d: AuditEventApiDeps): FhirHandler {
       type: 'searchset',
       link: [
         { relation: 'self', url: link(offset) },
-        ...(rows.length > count ? [{ relation: 'next', url: link(offset + count) }] : []),
+        // No next link from a page policy emptied: it would say there is more about this patient.
+        ...(rows.length > count && visible.length ? [{ relation: 'next', url: link(offset + count) }] : []),
         ...(offset > 0 ? [{ relation: 'previous', url: link(Math.max(0, offset - count)) }] : []),
       ],
       entry: visible.map((r): BundleEntry => ({ fullUrl: `${d.fhirBase}/AuditEvent/${r.id}`, resource: r, search: { mode: 'match' } })),

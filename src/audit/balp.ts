@@ -3,7 +3,7 @@
  * See: https://profiles.ihe.net/ITI/BALP/StructureDefinition-IHE.BasicAudit.PrivacyDisclosure.Source.html
  * and spec-rules §3.3 (OAuth context: policy = urn:ietf:params:oauth:jti:<jti>, client_id in who.identifier).
  */
-import type { AuditEvent } from '@medplum/fhirtypes';
+import type { Coding, AuditEvent } from '@medplum/fhirtypes';
 import type { DisclosureEntry } from '../store/types.js';
 
 const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
@@ -23,7 +23,7 @@ export function toAuditEvent(e: DisclosureEntry, src: BalpSource): AuditEvent {
   return {
     resourceType: 'AuditEvent',
     id: String(e.seq),
-    meta: { profile: [BALP_PROFILE], versionId: '1', lastUpdated: e.recorded },
+    meta: { profile: [BALP_PROFILE], versionId: '1', lastUpdated: e.recorded, ...securityOf(e.labels) },
     type: { system: DCM, code: '110106', display: 'Export' },
     subtype: [
       { system: 'urn:iso:std:iso:21089', code: 'disclose', display: 'Disclose Record Lifecycle Event' },
@@ -90,4 +90,17 @@ function restInteraction(channel: string): string {
     case 'search': case 'audit': return 'search-type';
     default: return 'operation';
   }
+}
+
+/**
+ * An event about the disclosure of labelled data carries those labels: it says that such data exists and
+ * where it went, so policy treats it like the data (a Part 2 disclosure event needs the consent the data needs).
+ */
+function securityOf(labels: readonly string[] | undefined): { security?: Coding[] } {
+  if (!labels?.length) return {};
+  return {
+    security: labels.map((code) => (code === 'R' || code === 'V'
+      ? { system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code }
+      : { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code })),
+  };
 }

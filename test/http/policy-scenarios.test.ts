@@ -229,6 +229,27 @@ describe('policy scenarios over HTTP', () => {
     assert.throws(() => parseAgreement({ partnerId: 'x', purposes: ['TREAT'], resourceTypes: ['Patient'], consentRequired: false, purposeBases: { TREAT: 'research' } }, 'test'), /tpo/);
   });
 
+  it('the disclosure log, read as AuditEvents, obeys consents and the Part 2 rule like any data', async () => {
+    await t.addPartner({
+      id: 'auditor', kind: 'ehr', scopes: ['system/AuditEvent.rs'],
+      agreement: { purposes: ['TREAT'], resourceTypes: ['AuditEvent'], consentRequired: false },
+    });
+    await t.seed(consent('dana-deny-auditor', 'dana', { type: 'deny', actor: [actor('auditor')] }));
+    const tok = await t.token({ partner: 'auditor', scope: 'system/AuditEvent.rs' });
+    const before = await t.stores.disclosures.count();
+    const denied = await get(t, tok, '/fhir/AuditEvent?patient=dana');
+    assert.equal(denied.status, 200);
+    assert.deepEqual(denied.body.entry ?? [], [], 'dana denied this partner: her disclosure history is withheld too');
+    assert.equal(await t.stores.disclosures.count(), before, 'nothing left, nothing logged');
+    const sam = await get(t, tok, '/fhir/AuditEvent?patient=sam');
+    const events = (sam.body.entry ?? []).map((e: { resource: { meta?: { security?: Array<{ code: string }> } } }) => e.resource);
+    assert.ok(events.length > 0, 'sam denied nothing');
+    assert.ok(events.every((e: { meta?: { security?: Array<{ code: string }> } }) => !(e.meta?.security ?? []).some((c) => c.code === 'ETH')),
+      'events about Part 2 disclosures need a consent naming this partner');
+    const all = await t.stores.disclosures.listByPatient('sam');
+    assert.ok(all.some((e) => e.labels?.includes('42CFRPart2')), 'the log marks Part 2 disclosures');
+  });
+
   it('explains a decision without disclosing anything', async () => {
     const admin = await t.token({ partner: 'admin-console', scope: 'admin/policy.read' });
     const before = (await t.stores.disclosures.count());
