@@ -12,7 +12,8 @@
  *   `fxg ingest errors` and `fxg ingest retry` after a mapping fix. A store outage is not a content
  *   error: it is thrown (the sender retries), not queued.
  */
-import type { OperationOutcome, Provenance, Resource } from '@medplum/fhirtypes';
+import type { Coding, OperationOutcome, Provenance, Resource } from '@medplum/fhirtypes';
+import { applyLabels } from './labels.js';
 import { canonicalJson } from '../core/hash-chain.js';
 import type { FhirDefinitions } from '../core/fhir-definitions.js';
 import { stableId } from '../core/ids.js';
@@ -77,7 +78,7 @@ export interface IngestDeps {
 
 export function createIngestPipeline(d: IngestDeps): IngestPipeline {
   async function store(unit: MappedUnit): Promise<Extract<IngestResult, { status: 'stored' | 'unchanged' }>> {
-    const resources = d.labeler.labelAll(unit.resources.map((r) => structuredClone(r)));
+    const resources = propagateLabels(d.labeler.labelAll(unit.resources.map((r) => structuredClone(r))));
     for (const r of resources) {
       if (!r.id) throw new MappingError('content', `${r.resourceType} without an id (mappers assign deterministic ids)`);
     }
@@ -89,6 +90,12 @@ export function createIngestPipeline(d: IngestDeps): IngestPipeline {
     await d.store.transaction(async (tx) => {
       const current = new Map((await tx.readMany(resources.map((r) => ({ resourceType: r.resourceType, id: r.id as string }))))
         .map((r) => [`${r.resourceType}/${r.id}`, r]));
+      // Labels are never lowered by a replay: what the stored version carries (a rule since removed, a label an
+      // administrator added) is kept, with the highest confidentiality of the two.
+      for (const [i, r] of resources.entries()) {
+        const before = current.get(`${r.resourceType}/${r.id}`);
+        if (before?.meta?.security?.length) resources[i] = withSecurity(r, before.meta.security);
+      }
       const changed = resources.filter((r) => {
         const before = current.get(`${r.resourceType}/${r.id}`);
         return !before || contentKey(before) !== contentKey(r);
@@ -164,6 +171,50 @@ export function withProvenance(unit: MappedUnit, o: { agent: string; recorded: s
     entity: [{ role: 'source', what: { display: unit.source } }],
   };
   return { ...unit, resources: [...unit.resources, provenance] };
+}
+
+const CONFIDENTIALITY_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality';
+const ACT_CODE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
+
+/** `r` with `extra` labels merged in: one confidentiality code (the highest), sensitivity codes united. */
+function withSecurity<T extends Resource>(r: T, extra: readonly Coding[]): T {
+  if (!extra.length) return r;
+  return applyLabels({ ...r, meta: { ...r.meta, security: [...(r.meta?.security ?? []), ...extra] } } as T, []);
+}
+
+/**
+ * A resource that points at labelled data in the same unit tells of that data: a Provenance naming a
+ * Part 2 Condition, an Encounter whose diagnosis it is, a DiagnosticReport whose result it is. Each such
+ * resource gets the sensitivity codes and the (higher) confidentiality of what it references, so that
+ * withholding the data also withholds what would reveal it. One hop, within the unit.
+ */
+function propagateLabels(resources: Resource[]): Resource[] {
+  const byKey = new Map(resources.map((r) => [`${r.resourceType}/${r.id}`, r]));
+  const sensitive = (r: Resource) => (r.meta?.security ?? []).filter((c) => c.system === ACT_CODE_SYSTEM
+    || (c.system === CONFIDENTIALITY_SYSTEM && (c.code === 'R' || c.code === 'V')));
+  return resources.map((r) => {
+    const self = `${r.resourceType}/${r.id}`;
+    const extra: Coding[] = [];
+    for (const ref of referencesIn(r)) {
+      const target = ref !== self ? byKey.get(ref) : undefined;
+      if (target) extra.push(...sensitive(target));
+    }
+    return withSecurity(r, extra);
+  });
+}
+
+/** `Type/id` of every literal reference in a resource. */
+function referencesIn(value: unknown, out: string[] = []): string[] {
+  if (Array.isArray(value)) for (const v of value) referencesIn(v, out);
+  else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (k === 'reference' && typeof v === 'string') {
+        const m = /(?:^|\/)([A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64})$/.exec(v);
+        if (m) out.push(m[1]!);
+      } else if (k !== 'meta') referencesIn(v, out);
+    }
+  }
+  return out;
 }
 
 /** What a resource says, without the bookkeeping the store adds to each version and the input that carried it. */
