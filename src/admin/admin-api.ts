@@ -126,9 +126,13 @@ export function createAdminApi(d: AdminDeps): AdminApi {
     },
     async trail(p, q) {
       requireAdmin(p, 'admin/partners.read');
-      return d.stores.adminTrail.list({
+      const entries = await d.stores.adminTrail.list({
         ...(q.target ? { target: q.target } : {}), count: Math.min(q.count ?? 100, 1000), offset: q.offset ?? 0,
       });
+      // Entries about patients (reviews, explanations) and suspensions (an investigating agency) are for those
+      // who may see accountings, not for everyone who manages partners.
+      const mayReadPatients = p.scope.split(' ').includes('admin/accounting.read');
+      return mayReadPatients ? entries : entries.filter((e) => !e.target.startsWith('patient/') && !e.target.startsWith('suspension/'));
     },
     async listSuspensions(p) {
       requireAdmin(p, 'admin/accounting.read');
@@ -180,7 +184,10 @@ export function createAdminApi(d: AdminDeps): AdminApi {
         if (!page.hasMore || resources.length >= 20_000) break;
       }
       const consents: Consent[] = [...((await d.consents([patient])).get(patient) ?? [])];
-      return explainDisclosure({ partner, partnerId, patient, purpose, now: d.clock.now(), consents, resources });
+      const explanation = explainDisclosure({ partner, partnerId, patient, purpose, now: d.clock.now(), consents, resources });
+      // An explanation reveals what kinds of data a patient has (and why they are withheld): it is recorded.
+      await record(p, 'policy.explain', `patient/${patient}`, undefined, { partner: partnerId, purpose, outcome: explanation.outcome });
+      return explanation;
     },
   };
 }

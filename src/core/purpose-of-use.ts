@@ -7,8 +7,8 @@ export const PURPOSE_OF_USE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-A
 
 /** Purposes that are treatment, payment or health-care operations (45 CFR 164.506). */
 export const TPO_PURPOSES: ReadonlySet<string> = new Set([
-  // treatment
-  'TREAT', 'ETREAT', 'CAREMGT',
+  // treatment (COC coordination of care, ERTREAT emergency room treatment, BTG break the glass)
+  'TREAT', 'ETREAT', 'CAREMGT', 'COC', 'ERTREAT', 'BTG',
   // payment
   'HPAYMT', 'CLMATTCH', 'COVAUTH', 'COVERAGE', 'ELIGDTRM', 'ELIGVER', 'ENROLLM', 'REMITADV',
   // health-care operations

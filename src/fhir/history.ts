@@ -9,7 +9,7 @@ import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import { notFound } from '../core/outcome.js';
 import type { HistoryEntry } from '../store/types.js';
 import type { FhirContext, FhirDeps, FhirResponse } from './types.js';
-import { authorize, logHidden, release } from './disclose.js';
+import { authorize, logHidden, obligationEntries, release } from './disclose.js';
 import { everVisible, hiddenOrGone } from './read.js';
 import { fullUrl, pageLinks, trimBase, weakEtag } from './response.js';
 import { invalidParamValue, unknownParam } from './errors.js';
@@ -87,7 +87,9 @@ export async function historyInstance(
   const bundle: Bundle = {
     resourceType: 'Bundle',
     type: 'history',
-    ...(released.dropped === 0 ? { total: page.total } : {}),
+    // A total counts versions on other pages too; it is given only when this page is all there is and
+    // nothing on it was held back, so it never counts versions policy hides.
+    ...(released.dropped === 0 && hp.offset === 0 && page.entries.length >= page.total ? { total: page.total } : {}),
     link: pageLinks({
       url: `${trimBase(deps.fhirBase)}/${type}/${id}/_history`,
       params: hp.linkParams,
@@ -95,7 +97,7 @@ export async function historyInstance(
       offset: hp.offset,
       hasMore: hp.offset + page.entries.length < page.total,
     }),
-    entry: entries,
+    entry: [...entries, ...obligationEntries(released.obligations)],
   };
   return { status: 200, body: bundle };
 }

@@ -17,8 +17,13 @@ export interface MllpListenerOptions {
   handle: (message: string) => Promise<string>;
   maxFrameBytes?: number;
   idleTimeoutMs?: number;
+  /** Most connections at once (default 64); more are refused by the OS listener. */
+  maxConnections?: number;
   log: Logger;
 }
+
+/** Messages of one connection waiting for processing before the connection is read no further. */
+const MAX_PENDING = 8;
 
 export interface MllpListener {
   /** The bound port. */
@@ -35,6 +40,9 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
     socket.on('error', (err) => o.log.debug({ err: err.message }, 'mllp connection error'));
     const decoder = new MllpDecoder(o.maxFrameBytes ?? 10 * 1024 * 1024);
     let queue: Promise<void> = Promise.resolve();
+    // Backpressure: a sender that does not wait for its ACKs is read no further while MAX_PENDING messages
+    // of its connection wait, so one connection cannot fill memory with queued frames.
+    let pending = 0;
     socket.on('data', (chunk: Buffer) => {
       let frames: Buffer[];
       try {
@@ -45,10 +53,15 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
         return;
       }
       for (const payload of frames) {
+        pending++;
+        if (pending >= MAX_PENDING) socket.pause();
         queue = queue.then(async () => {
           if (socket.destroyed) return;
           const ack = await o.handle(decodeText(payload));
           if (!socket.destroyed) socket.write(frame(ack));
+        }).finally(() => {
+          pending--;
+          if (pending < MAX_PENDING && socket.isPaused() && !socket.destroyed) socket.resume();
         }).catch((err: unknown) => {
           o.log.error({ err: err instanceof Error ? err.message : String(err) }, 'mllp message handling failed; connection closed');
           socket.destroy();
@@ -56,6 +69,7 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
       }
     });
   });
+  server.maxConnections = o.maxConnections ?? 64;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port, o.host, () => {

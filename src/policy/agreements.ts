@@ -402,7 +402,10 @@ export const agreementSchema = z.object({
     z.array(z.string().regex(TOKEN, 'each category is a system|code token')).min(1, 'list at least one category, or omit the type'),
   ).optional(),
   excludedLabels: z.array(z.string().regex(/^[A-Za-z0-9-]+$/, 'security label codes such as PSYTHPN, ETH, HIV'))
-    .default([PSYCHOTHERAPY_NOTE_LABEL]),
+    .default([PSYCHOTHERAPY_NOTE_LABEL])
+    // Listing other labels never re-admits psychotherapy notes by omission (or a typo): only an explicit
+    // empty list does.
+    .transform((labels) => (labels.length && !labels.includes(PSYCHOTHERAPY_NOTE_LABEL) ? [...labels, PSYCHOTHERAPY_NOTE_LABEL] : labels)),
   validFrom: fhirDate().optional(),
   validTo: fhirDate().optional(),
   status: z.enum(['active', 'suspended', 'terminated'], { message: 'active, suspended or terminated' }).default('active'),

@@ -266,5 +266,10 @@ describe('policy scenarios over HTTP', () => {
     assert.equal(wrongPurpose.body.outcome, 'deny');
     assert.equal(wrongPurpose.body.steps.at(-1).step, 'purpose');
     assert.equal(await t.stores.disclosures.count(), before, 'an explanation is not a disclosure');
+    const recorded = await t.stores.adminTrail.list({ target: 'patient/dana' });
+    assert.ok(recorded.some((e) => e.action === 'policy.explain' && (e.after as { partner?: string }).partner === 'cardio'), 'but it is recorded');
+    const partnersOnly = await t.token({ partner: 'admin-console', scope: 'admin/partners.read' });
+    const trail = await request(t.gw.adminApp).get('/admin/trail').auth(partnersOnly, bearer(partnersOnly));
+    assert.ok(!trail.body.some((e: { target: string }) => e.target.startsWith('patient/')), 'entries about patients need admin/accounting.read');
   });
 });

@@ -299,3 +299,13 @@ describe('shared date and purpose rules', () => {
     assert.equal(purposeCovers('ETREAT', 'TREAT', 'deny'), false, 'a narrower deny does not cover the broader purpose');
   });
 });
+
+describe('psychotherapy notes stay excluded unless the agreement says so in so many words', () => {
+  it('adds PSYTHPN to any other exclusion list; only an explicit empty list admits them', () => {
+    const base = { partnerId: 'p', purposes: ['TREAT'], resourceTypes: ['Patient'], consentRequired: false };
+    assert.deepEqual(parseAgreement({ ...base, excludedLabels: ['HIV'] }, 't').excludedLabels, ['HIV', 'PSYTHPN']);
+    assert.deepEqual(parseAgreement({ ...base, excludedLabels: ['PSYTPN'] }, 't').excludedLabels, ['PSYTPN', 'PSYTHPN'], 'a typo does not re-admit them');
+    assert.deepEqual(parseAgreement(base, 't').excludedLabels, ['PSYTHPN']);
+    assert.deepEqual(parseAgreement({ ...base, excludedLabels: [] }, 't').excludedLabels, []);
+  });
+});
