@@ -151,6 +151,11 @@ export function createAdminApi(d: AdminDeps): AdminApi {
       const suspension = { ...b, id: newId(), recordedAt: isoNow(d.clock) } as unknown as Suspension;
       const problems = suspensionProblems(suspension);
       if (problems.length) throw badRequest(`invalid suspension: ${problems.join('; ')}`, 'GW_INVALID_SUSPENSION');
+      // 164.528(a)(2) suspends the accounting of disclosures *to the agency or official* that asked: a
+      // suspension must name that recipient, or it would hide every oversight and law-enforcement disclosure.
+      if (!suspension.recipientPartnerId) {
+        throw badRequest('invalid suspension: name the agency\'s partner id (recipientPartnerId): a suspension covers disclosures to that agency only', 'GW_INVALID_SUSPENSION');
+      }
       const { id, patient, recordedAt: _r, ...rest } = suspension;
       const stored = await d.stores.accounting.addSuspension({ id, ...(patient ? { patient } : {}), body: rest as unknown as Record<string, unknown> });
       await record(p, 'suspension.add', `suspension/${id}`, undefined, stored);

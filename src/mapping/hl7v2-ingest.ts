@@ -59,7 +59,19 @@ export function createHl7Ingest(d: { pipeline: IngestPipeline; terminology: Term
     message,
     async messages(text, channel) {
       const out: Hl7IngestOutcome[] = [];
-      for (const m of splitHl7Messages(text)) out.push(await message(m, channel));
+      let storeDown = false;
+      for (const m of splitHl7Messages(text)) {
+        // Once the store is down, later messages are not attempted either (AR, send again): storing them
+        // out of order could land an update before the create it depends on.
+        if (storeDown) {
+          const header = safeHeader(m);
+          out.push({ controlId: header?.controlId ?? '', ack: 'AR', ackMessage: buildAck(m, header, 'AR', 'the gateway cannot store messages right now; send again later', '207') });
+          continue;
+        }
+        const o = await message(m, channel);
+        if (o.ack === 'AR' && !o.result) storeDown = true;
+        out.push(o);
+      }
       return out;
     },
   };
@@ -80,7 +92,9 @@ export function createHl7Ingest(d: { pipeline: IngestPipeline; terminology: Term
       'MSH', `${seps.component}${seps.repetition}${seps.escape}${seps.subcomponent}`,
       copy(header?.receivingApplication ?? ''), copy(header?.receivingFacility ?? ''),
       copy(header?.sendingApplication ?? ''), copy(header?.sendingFacility ?? ''),
-      now, '', trigger, `ACK${now.slice(0, 14)}${randomInt(1e6).toString().padStart(6, '0')}`, 'P', esc(version),
+      now, '', trigger, `ACK${now.slice(0, 14)}${randomInt(1e6).toString().padStart(6, '0')}`,
+      // MSH-11 echoes the message's processing id (a T test message gets a T acknowledgement).
+      /^[DPT]$/.test(header?.processingId ?? '') ? header!.processingId : 'P', esc(version),
     ].join(f);
     const segments = [msh, ['MSA', code, copy(header?.controlId ?? ''), ...(reason ? [esc(reason.slice(0, 80))] : [])].join(f)];
     if (code !== 'AA' && reason) {

@@ -83,7 +83,8 @@ export function createPolicy(deps: PolicyDeps): Policy {
    * registration version (partner id + updatedAt); an invalid stored agreement denies everything.
    */
   function agreementOf(p: Principal): Agreement | Error {
-    const key = `${p.partner.id}\u0000${p.partner.updatedAt ?? ''}`;
+    // Keyed by content, not by updatedAt alone: two changes within one millisecond must not share a parse.
+    const key = `${p.partner.id}\u0000${p.partner.kind}\u0000${p.partner.agreement ? JSON.stringify(p.partner.agreement) : ''}`;
     let a = agreements.get(key);
     if (!a) {
       try {
@@ -211,18 +212,23 @@ export function createPolicy(deps: PolicyDeps): Policy {
       out.resources = allowed.filter((r) => {
         const ids = patientsOf.get(r);
         if (!ids) return true; // not patient data (Practitioner, Organization, ...)
-        return ids.every((patient) => {
+        // Every patient the resource belongs to must allow it; only then do its consents count as the basis.
+        const verdicts = [];
+        for (const patient of ids) {
           const ev = evaluators.get(patient)!;
           if (ev.patientLevel.effect === 'deny') return false;
           const v = ev.forResource(r);
           if (v.effect === 'deny') return false;
           if (agreement.consentRequired && v.effect !== 'permit') return false;
-          if (v.effect === 'permit' && v.consentRef) {
+          verdicts.push({ patient, v });
+        }
+        for (const { patient, v } of verdicts) {
+          if (v.effect === 'permit' && v.consentRef && !out.legalBasisByPatient.has(patient)) {
             out.legalBasisByPatient.set(patient, formatLegalBasis(legalBasisFor(agreement, p.purposeOfUse), v.consentRef));
           }
           for (const o of v.obligations) if (o.kind !== 'withhold') obligations.set(JSON.stringify(o), o);
-          return true;
-        });
+        }
+        return true;
       });
       out.obligations = [...obligations.values()];
       return out;

@@ -121,6 +121,7 @@ describe('/admin API', () => {
         [{ ...base, agency: '' }, /agency is required/],
         [{ ...base, id: 'chosen-by-client' }, /unknown field id/],
         [{ ...base, start: 20260110 }, /start must be a string/],
+        [base, /recipientPartnerId/],
       ];
       for (const [body, why] of cases) {
         const res = await adminSend('post', '/admin/suspensions', JSON.parse(JSON.stringify(body)));
