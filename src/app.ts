@@ -32,8 +32,7 @@ import { loadTerminology } from './mapping/terminology.js';
 import type { Labeler, Terminology } from './mapping/types.js';
 import { createRateLimiter } from './http/rate-limit.js';
 import { createAdminHttpApp, createHttpApp } from './http/server.js';
-import { agreementFor, createPolicy, tokenPurpose } from './policy/policy.js';
-import { checkAgreement } from './policy/agreements.js';
+import { createPolicy, tokenPurpose } from './policy/policy.js';
 import { invalidGrant } from './auth/errors.js';
 import type { ConsentSource, Policy } from './policy/types.js';
 import type { Consent } from '@medplum/fhirtypes';
@@ -161,17 +160,7 @@ export async function createApp(deps: AppDeps): Promise<Gateway> {
     businessAssociate: (a) => a?.businessAssociate === true,
     html: { organization: config.organization.name, contact: config.organization.privacyContact },
   });
-  const disclosuresOp = createDisclosuresOperation({
-    accounting, store: stores.resources,
-    agreementInForce: (p) => {
-      try {
-        const check = checkAgreement(agreementFor(p.partner), { purpose: p.purposeOfUse, now: clock.now() });
-        return check.ok ? { ok: true } : { ok: false, code: check.code, reason: check.reason };
-      } catch (err) {
-        return { ok: false, code: 'GW_AGREEMENT_INVALID', reason: (err as Error).message };
-      }
-    },
-  });
+  const disclosuresOp = createDisclosuresOperation({ accounting, store: stores.resources, policy });
   const capability = api.capabilityStatement();
   capability.rest?.[0]?.resource?.push(auditEventCapability());
   const patientCapability = capability.rest?.[0]?.resource?.find((r) => r.type === 'Patient');

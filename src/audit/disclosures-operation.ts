@@ -6,14 +6,14 @@
  * when an internal system asks on a patient's behalf. `Accept: text/html` returns the page a patient can be
  * handed; otherwise a searchset Bundle of BALP PrivacyDisclosure AuditEvents.
  *
- * Who may ask: the organization's internal systems (its patient portal, its privacy office) holding an
- * explicit AuditEvent read scope or `admin/accounting.read`, or a patient-context token for this very
- * patient with an explicit AuditEvent read scope. A partner's system-level token may not: the accounting is
- * the individual's, not a partner's. A foreign patient answers 404, like a missing one.
+ * Who may ask: the organization's internal systems (its patient portal, its privacy office), or a
+ * patient-context token for this very patient; either way policy.decide must permit an AuditEvent search
+ * for the patient (the agreement in force, an explicit AuditEvent scope: a wildcard never reaches it).
+ * A partner's system-level token may not: the accounting is the individual's, not a partner's. A foreign
+ * patient answers 404, like a missing one.
  */
-import { coversType } from '../auth/scopes.js';
-import type { Principal } from '../auth/principal.js';
-import { badRequest, forbidden, notFound } from '../core/outcome.js';
+import { badRequest, forbidden, notFound, OutcomeError } from '../core/outcome.js';
+import type { Policy } from '../policy/types.js';
 import type { FhirHandler } from '../fhir/types.js';
 import type { ResourceStore } from '../store/types.js';
 import { parseKind, type AccountingService } from './accounting-service.js';
@@ -21,19 +21,22 @@ import { parseKind, type AccountingService } from './accounting-service.js';
 export function createDisclosuresOperation(d: {
   accounting: AccountingService;
   store: ResourceStore;
-  /** The asking partner's agreement is in force for its purpose (policy); refused otherwise, like any request. */
-  agreementInForce: (p: Principal) => { ok: true } | { ok: false; code: string; reason: string };
+  /** The same decision as every request: agreement in force, purpose, an explicit AuditEvent scope, patient context. */
+  policy: Policy;
 }): FhirHandler {
   return async (req, ctx) => {
     const id = req.segments[1] ?? '';
     // GET only: providing an accounting is recorded, and a HEAD would record one that nobody received.
     if (req.method !== 'GET') throw badRequest('$disclosures is read-only: use GET', 'GW_METHOD');
     const p = ctx.principal;
-    const inForce = d.agreementInForce(p);
-    if (!inForce.ok) throw forbidden(inForce.reason, inForce.code);
-    if (!mayAsk(p, id)) {
-      if (p.patient && p.patient !== id) throw notFound(`Patient/${id}`);
+    if (p.patient && p.patient !== id) throw notFound(`Patient/${id}`);
+    if (!p.patient && p.partner.kind !== 'internal') {
       throw forbidden('the accounting of disclosures is given to the individual: ask through the organization\'s systems or a patient-context token with an AuditEvent read scope', 'GW_ACCOUNTING_NOT_ALLOWED');
+    }
+    const decision = d.policy.decide(p, { interaction: 'search', resourceType: 'AuditEvent', patients: [id] });
+    if (decision.effect === 'deny') {
+      if (decision.status === 404) throw notFound(`Patient/${id}`);
+      throw new OutcomeError(decision.status, decision.status === 401 ? 'login' : 'forbidden', decision.code, decision.reason);
     }
     await d.store.read('Patient', id); // 404/410 for an unknown patient, before anything is recorded
     const param = (name: string) => {
@@ -71,11 +74,4 @@ export function createDisclosuresOperation(d: {
     }
     return { status: 200, body: out.bundle };
   };
-}
-
-function mayAsk(p: Principal, patient: string): boolean {
-  const auditRead = p.grants.some((g) => g.resourceType === 'AuditEvent' && coversType(g.resourceType, 'AuditEvent')
-    && (g.permissions.has('r') || g.permissions.has('s')) && (g.context !== 'patient' || p.patient === patient));
-  if (p.patient) return p.patient === patient && auditRead;
-  return p.partner.kind === 'internal' && (auditRead || p.scope.split(' ').includes('admin/accounting.read'));
 }
