@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { PROJECT_ROOT } from '../core/fhir-definitions.js';
+import { isKnownZone } from '../core/time-zones.js';
 
 const schema = z.object({
   port: z.coerce.number().int().min(0).max(65535),
@@ -46,10 +47,7 @@ const schema = z.object({
     mappingsDir: z.string().min(1),
     terminologyDir: z.string().min(1),
     labelsDir: z.string().min(1),
-    timezone: z.string().refine((tz) => {
-      if (tz === '') return true;
-      try { new Intl.DateTimeFormat('en-US', { timeZone: tz }); return true; } catch { return false; }
-    }, 'an IANA time zone name such as America/Chicago, or empty for this machine\'s zone'),
+    timezone: z.string().refine((tz) => tz === '' || isKnownZone(tz), 'an IANA time zone name such as America/Chicago, or empty for this machine\'s zone'),
   }),
   admin: z.object({
     enabled: z.coerce.boolean(),

@@ -6,7 +6,8 @@
 import type { Reference, Resource } from '@medplum/fhirtypes';
 import { isFhirId } from '../../core/ids.js';
 import { MappingError, type MappingIssue, type Terminology } from '../types.js';
-import { parseHl7Time, isKnownZone, fhirOffset, type Hl7Time, type ZoneContext } from './datetime.js';
+import { isKnownZone } from '../../core/time-zones.js';
+import { parseHl7Time, fhirOffset, type Hl7Time, type ZoneContext } from './datetime.js';
 import type { ParsedMessage, Rep, Seg } from './message.js';
 
 /**

@@ -8,6 +8,8 @@
  * zone of the sending site (an IANA name, so daylight saving is applied for the date in question);
  * UTC, reported as a warning because a wrong zone shifts clinical times.
  */
+import { zoneOffsetAtWallTime } from '../../core/time-zones.js';
+
 export interface ZoneContext {
   /** `+hh:mm` offset written in MSH-7, if any. */
   messageOffset?: string;
@@ -73,46 +75,7 @@ function resolveOffset(written: string | undefined, wall: Wall, zc: ZoneContext)
 
 /** The UTC offset of an IANA zone at a wall-clock time (DST-aware), as `+hh:mm`. */
 export function zoneOffset(zone: string, wall: Wall): string {
-  const asUtc = Date.UTC(wall.year, wall.month - 1, wall.day, wall.hour, wall.minute, wall.second);
-  // Two passes: the offset at the guessed instant, then at the corrected instant (DST edges).
-  let offsetMin = offsetAt(zone, asUtc);
-  offsetMin = offsetAt(zone, asUtc - offsetMin * 60_000);
-  const sign = offsetMin < 0 ? '-' : '+';
-  const abs = Math.abs(offsetMin);
-  return `${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
-}
-
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
-function offsetAt(zone: string, utcMillis: number): number {
-  let f = formatters.get(zone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit',
-    });
-    formatters.set(zone, f);
-  }
-  const p = Object.fromEntries(f.formatToParts(new Date(utcMillis)).map((x) => [x.type, x.value]));
-  const local = Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day), Number(p.hour), Number(p.minute), Number(p.second));
-  return Math.round((local - Math.floor(utcMillis / 1000) * 1000) / 60_000);
-}
-
-/** True when `zone` is an IANA zone this runtime knows. */
-/** Zones already checked (building an Intl.DateTimeFormat costs ~0.1 ms; every message asks). */
-const zoneChecks = new Map<string, boolean>();
-
-export function isKnownZone(zone: string): boolean {
-  let known = zoneChecks.get(zone);
-  if (known === undefined) {
-    try {
-      new Intl.DateTimeFormat('en-US', { timeZone: zone });
-      known = true;
-    } catch {
-      known = false;
-    }
-    if (zoneChecks.size < 1000) zoneChecks.set(zone, known);
-  }
-  return known;
+  return zoneOffsetAtWallTime(zone, Date.UTC(wall.year, wall.month - 1, wall.day, wall.hour, wall.minute, wall.second));
 }
 
 function daysIn(year: number, month: number): number {

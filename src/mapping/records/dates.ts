@@ -7,6 +7,8 @@
  * honoured; a fixed zone (`+02:00`, `Z`) is accepted too. Calendar dates are checked (no 31 April).
  */
 
+import { isKnownZone, zoneOffsetAtWallTime } from '../../core/time-zones.js';
+
 /** The tokens a format may use; every other character must appear literally in the input. */
 const TOKENS = ['YYYY', 'MM', 'DD', 'HH', 'mm', 'ss', 'M', 'D', 'H', 'Z'] as const;
 type Token = (typeof TOKENS)[number];
@@ -134,9 +136,7 @@ function normaliseOffset(z: string): string {
 /** Checks a zone name at mapping load time: a fixed offset or an IANA zone this Node.js knows. */
 export function checkZone(zone: string): void {
   if (/^(Z|[+-]\d{2}:?\d{2})$/.test(zone)) { normaliseOffset(zone); return; }
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-  } catch {
+  if (!isKnownZone(zone)) {
     throw new Error(`unknown time zone '${zone}' (use an IANA name such as America/New_York, or an offset such as -05:00)`);
   }
 }
@@ -144,31 +144,5 @@ export function checkZone(zone: string): void {
 /** Offset of an IANA zone (or a fixed offset) at the given wall-clock time, as `+hh:mm`. */
 function offsetFor(p: Parts, zone: string): string {
   if (/^(Z|[+-]\d{2}:?\d{2})$/.test(zone)) return normaliseOffset(zone);
-  const wallAsUtc = Date.UTC(p.year, p.month! - 1, p.day!, p.hour!, p.minute!, Math.floor(Number(p.second ?? 0)));
-  // The instant whose wall-clock time in `zone` is the given one: start from the offset at the wall
-  // time read as UTC, then correct once (enough away from a transition; in a DST gap or overlap the
-  // earlier offset wins, which is what most EHRs record).
-  let offsetMin = zoneOffsetMinutes(wallAsUtc, zone);
-  const corrected = zoneOffsetMinutes(wallAsUtc - offsetMin * 60_000, zone);
-  if (corrected !== offsetMin) offsetMin = corrected;
-  const sign = offsetMin < 0 ? '-' : '+';
-  const abs = Math.abs(offsetMin);
-  return `${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
-}
-
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
-/** Minutes east of UTC that `zone` observes at the instant `utcMs`. */
-function zoneOffsetMinutes(utcMs: number, zone: string): number {
-  let f = formatters.get(zone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit',
-    });
-    formatters.set(zone, f);
-  }
-  const parts = f.formatToParts(new Date(utcMs));
-  const get = (type: string) => Number(parts.find((x) => x.type === type)?.value);
-  const local = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
-  return Math.round((local - Math.floor(utcMs / 1000) * 1000) / 60_000);
+  return zoneOffsetAtWallTime(zone, Date.UTC(p.year, p.month! - 1, p.day!, p.hour!, p.minute!, Math.floor(Number(p.second ?? 0))));
 }
