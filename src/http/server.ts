@@ -18,12 +18,7 @@ export interface HttpAppParts {
 }
 
 export function createHttpApp(p: HttpAppParts): Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  app.set('query parser', 'simple');
-  app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
-  app.use(requestId);
+  const app = baseApp();
   app.get('/health/live', (_req, res) => { res.json({ status: 'ok' }); });
   app.get('/health/ready', async (_req, res) => {
     try { await p.ready(); res.json({ status: 'ready' }); } catch { res.status(503).json({ status: 'unavailable' }); }
@@ -41,15 +36,21 @@ export function createHttpApp(p: HttpAppParts): Express {
  * admin routes are not reachable on the public listener, and have no CORS).
  */
 export function createAdminHttpApp(p: { log: Logger; adminRouter: Router }): Express {
+  const app = baseApp();
+  app.use('/admin', p.adminRouter);
+  app.use(unrouted);
+  app.use(fhirErrorHandler(p.log));
+  return app;
+}
+
+/** What every listener has: no framework banner, no ETags, simple query parsing, security headers, request ids. */
+function baseApp(): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
   app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
   app.use(requestId);
-  app.use('/admin', p.adminRouter);
-  app.use(unrouted);
-  app.use(fhirErrorHandler(p.log));
   return app;
 }
 

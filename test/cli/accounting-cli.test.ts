@@ -5,38 +5,23 @@
  * FHIR definitions), so the runs are few, the rest is checked in the store, and the two groups use separate
  * data dirs and run side by side.
  */
+import { fxg } from '../helpers/fxg.js';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { exportJWK, generateKeyPair } from 'jose';
 import { stringify } from 'yaml';
 import { systemClock } from '../../src/core/clock.js';
-import { loadFhirDefinitions, PROJECT_ROOT } from '../../src/core/fhir-definitions.js';
+import { loadFhirDefinitions } from '../../src/core/fhir-definitions.js';
 import { openSqliteStores } from '../../src/store/sqlite/index.js';
 import type { DisclosureInput, Stores } from '../../src/store/types.js';
 import { patient } from '../helpers/resources.js';
 
-const run = promisify(execFile);
-const FXG = join(PROJECT_ROOT, 'bin', 'fxg.js');
 const ACTOR = `cli:${userInfo().username}`;
 const REGISTRY = 'Registry <Immunization> & "Co"';
 
-async function fxg(dataDir: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [FXG, ...args], {
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, FXG_DATA_DIR: dataDir, DATABASE_URL: '', LOG_LEVEL: 'error', FXG_PARTNERS_DIR: join(dataDir, 'partners') },
-    });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 async function withStores<T>(dir: string, fn: (s: Stores) => Promise<T>): Promise<T> {
   const stores = await openSqliteStores({ filename: join(dir, 'gateway.db'), clock: systemClock, defs: loadFhirDefinitions() });

@@ -1,13 +1,12 @@
 /**
  * The `fxg` command as an administrator uses it: a real process over a real SQLite file.
  */
+import { fxg } from '../helpers/fxg.js';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { exportJWK, generateKeyPair } from 'jose';
 import { systemClock } from '../../src/core/clock.js';
@@ -15,20 +14,7 @@ import { loadFhirDefinitions, PROJECT_ROOT } from '../../src/core/fhir-definitio
 import { openSqliteStores } from '../../src/store/sqlite/index.js';
 import type { DisclosureInput } from '../../src/store/types.js';
 
-const run = promisify(execFile);
-const FXG = join(PROJECT_ROOT, 'bin', 'fxg.js');
 
-async function fxg(dataDir: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [FXG, ...args], {
-      cwd: PROJECT_ROOT, env: { ...process.env, FXG_DATA_DIR: dataDir, DATABASE_URL: '', LOG_LEVEL: 'error', FXG_PARTNERS_DIR: join(dataDir, 'partners') },
-    });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 const entry = (patient: string, n: number): DisclosureInput => ({
   patient, recipient: { partnerId: 'ehr-1', name: 'EHR One', kind: 'ehr' }, clientId: 'ehr-1', tokenId: `jti-${n}`,

@@ -2,10 +2,9 @@
  * Shared pieces of the ingest tests (issue #3): fixture messages, an HL7 ACK reader that does not
  * depend on the code under test, and store look-ups by business identifier.
  */
-import { execFile } from 'node:child_process';
+export { fxg, FXG } from '../helpers/fxg.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { Patient, Resource } from '@medplum/fhirtypes';
 import { PROJECT_ROOT } from '../../src/core/fhir-definitions.js';
 import { createApp, type Gateway } from '../../src/app.js';
@@ -15,7 +14,6 @@ import type { Partner, Stores } from '../../src/store/types.js';
 
 export const HL7_DIR = join(PROJECT_ROOT, 'fixtures', 'hl7v2');
 export const CLINIC_DIR = join(PROJECT_ROOT, 'fixtures', 'clinic');
-export const FXG = join(PROJECT_ROOT, 'bin', 'fxg.js');
 
 export const hl7Fixture = (name: string): string => readFileSync(join(HL7_DIR, name), 'utf8');
 
@@ -79,21 +77,7 @@ export async function patientByMrn(stores: Stores, mrn: string): Promise<Patient
   return p;
 }
 
-const run = promisify(execFile);
 
-/** Runs the real `fxg` command on the SQLite store in `dataDir` (as an administrator would). */
-export async function fxg(dataDir: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [FXG, ...args], {
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, FXG_DATA_DIR: dataDir, DATABASE_URL: '', LOG_LEVEL: 'error', FXG_PARTNERS_DIR: join(dataDir, 'partners') },
-    });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 /**
  * The gateway an administrator would start on the same FXG_DATA_DIR as `fxg`, with one registered
