@@ -82,7 +82,18 @@ export function createPolicy(deps: PolicyDeps): Policy {
    * The partner's agreement: the stored one, else the defaults of its kind. Parsed once per
    * registration version (partner id + updatedAt); an invalid stored agreement denies everything.
    */
+  /** decide, filter and release of one request ask for the same principal's agreement: resolved once. */
+  const perPrincipal = new WeakMap<Principal, Agreement | Error>();
+
   function agreementOf(p: Principal): Agreement | Error {
+    const known = perPrincipal.get(p);
+    if (known) return known;
+    const a = agreementByContent(p);
+    perPrincipal.set(p, a);
+    return a;
+  }
+
+  function agreementByContent(p: Principal): Agreement | Error {
     // Keyed by content, not by updatedAt alone: two changes within one millisecond must not share a parse.
     const key = `${p.partner.id}\u0000${p.partner.kind}\u0000${p.partner.agreement ? JSON.stringify(p.partner.agreement) : ''}`;
     let a = agreements.get(key);
