@@ -21,6 +21,7 @@
 import { getAllDataTypes, OperationOutcomeError, parseStructureDefinition, validateResource, type InternalTypeSchema } from '@medplum/core';
 import type { OperationOutcomeIssue, Resource, StructureDefinition } from '@medplum/fhirtypes';
 import type { FhirDefinitions } from '../core/fhir-definitions.js';
+import { provablyClean } from './clean-check.js';
 import { GW_CODE_SYSTEM, OutcomeError, type IssueType, type OutcomeIssue } from '../core/outcome.js';
 
 /** Most issues reported for one request; the rest are summarised in one closing issue. */
@@ -226,7 +227,17 @@ const parsed = new WeakMap<StructureDefinition, InternalTypeSchema>();
  * error differs ("missing required property" instead of a slice count).
  */
 function validateWith(resource: Resource, profile?: StructureDefinition): OperationOutcomeIssue[] {
-  if (!profile) return validateResource(resource);
+  // A resource proven clean (clean-check.ts) gets the report medplum would give it, empty, without its walk.
+  return withSchemaFor(resource, profile, () => (provablyClean(resource) ? [] : validateResource(resource)));
+}
+
+/**
+ * Runs fn (synchronously) with the profile's parsed schema, parsed once, registered as the schema of the
+ * resource's type, and the base schema put back before anything else can run. Without a profile, fn runs
+ * against the registry as it is.
+ */
+export function withSchemaFor<T>(resource: Resource, profile: StructureDefinition | undefined, fn: () => T): T {
+  if (!profile) return fn();
   let schema = parsed.get(profile);
   if (!schema) {
     schema = parseProfile(profile);
@@ -237,7 +248,7 @@ function validateWith(resource: Resource, profile?: StructureDefinition): Operat
   const base = registry[type];
   registry[type] = schema;
   try {
-    return validateResource(resource);
+    return fn();
   } finally {
     if (base) registry[type] = base;
     else delete registry[type];

@@ -1,0 +1,410 @@
+/**
+ * A fast proof that @medplum/core's validator would report nothing about a resource.
+ *
+ * Ingest validates every produced resource, and medplum's validator (4.5.2) is generic: for every object
+ * it visits every element of the schema, building a path string and copying a typed value for each one,
+ * present or not. That walk, not the rules, is most of its cost (about 0.3 ms per US Core resource).
+ *
+ * This module applies the same rules in the same order over the same schema registry (so a profile
+ * swapped in by validate.ts is seen here too), calling medplum's own functions for everything that
+ * decides a verdict: FHIRPath invariants (evalFhirPathTyped), fixed and pattern values (deepEquals,
+ * deepIncludes), slice discriminators (getNestedProperty, matchDiscriminant), the primitive formats
+ * (validationRegexes, fhirTypeToJsType). What it does differently is only how values are looked up:
+ * per-element lookup plans cached by element, no path strings, no copies.
+ *
+ * It answers one question, conservatively: `true` means "medplum would return no issue at all (no error,
+ * no warning)". Anything else, including every case it does not model (primitive extensions `_x`,
+ * primitives holding objects, properties without an element definition, an exception), is `false`, and the
+ * caller then runs medplum's validator, whose report is the one used. So this check may only ever be
+ * stricter than medplum, never more lenient; test/ingest/clean-check.test.ts asserts exactly that
+ * implication over the project's resources and thousands of broken variants of them.
+ */
+import {
+  arrayify, deepEquals, deepIncludes, evalFhirPathTyped, fhirTypeToJsType, getAllDataTypes, getNestedProperty,
+  HTTP_HL7_ORG, isEmpty, isPrimitiveType, isReference, isResource, matchDiscriminant, parseFhirPath, toTypedValue,
+  UCUM, validationRegexes,
+  type InternalSchemaElement, type InternalTypeSchema, type TypedValue,
+} from '@medplum/core';
+import type { Resource } from '@medplum/fhirtypes';
+
+/** Thrown for a case this check does not model: the caller's answer is then "not proven clean". */
+class Unmodelled extends Error {}
+
+/** Invariants medplum's validator never evaluates (validation.ts, skippedConstraintKeys). */
+const SKIPPED_CONSTRAINTS = new Set(['ele-1', 'dom-3', 'org-1', 'sdf-19']);
+const HL7_SD = `${HTTP_HL7_ORG}/fhir/StructureDefinition/`;
+const MEDPLUM_SD = 'https://medplum.com/fhir/StructureDefinition/';
+const MAX_STRING = 1024 * 1024;
+
+type Value = TypedValue | TypedValue[] | undefined;
+type Elements = Record<string, InternalSchemaElement>;
+
+/** Where an element's value sits in JSON: one candidate property name per allowed type (choice types: several). */
+interface Plan { candidates: Array<[jsonKey: string, typeCode: string]>; elementType: string }
+
+const plans = new WeakMap<InternalSchemaElement, Plan>();
+
+/** Per schema: its required top-level elements, which element each JSON property belongs to, dotted elements by parent. */
+interface Layout {
+  required: string[];
+  requiredSet: Set<string>;
+  elementOfJsonKey: Map<string, string>;
+  dottedUnder: Map<string, string[]>;
+}
+const layouts = new WeakMap<InternalTypeSchema, Layout>();
+
+function layoutOf(schema: InternalTypeSchema): Layout {
+  let layout = layouts.get(schema);
+  if (layout) return layout;
+  layout = { required: [], requiredSet: new Set(), elementOfJsonKey: new Map(), dottedUnder: new Map() };
+  for (const [key, element] of Object.entries(schema.elements)) {
+    const dot = key.indexOf('.');
+    if (dot >= 0) {
+      // The first step resolves like any property name (`valueQuantity.code` is under `value[x]`).
+      const first = key.slice(0, dot);
+      const parent = schema.elements[first] ? first : elementKeyNamed(schema.elements, first);
+      if (parent === undefined) throw new Unmodelled(`no parent element for ${key}`);
+      const list = layout.dottedUnder.get(parent) ?? [];
+      list.push(key);
+      layout.dottedUnder.set(parent, list);
+      continue;
+    }
+    if (element.min > 0) {
+      layout.required.push(key);
+      layout.requiredSet.add(key);
+    }
+    for (const [jsonKey] of planOf(element).candidates) {
+      if (!layout.elementOfJsonKey.has(jsonKey)) layout.elementOfJsonKey.set(jsonKey, key);
+    }
+  }
+  layouts.set(schema, layout);
+  return layout;
+}
+const atoms = new Map<string, ReturnType<typeof parseFhirPath>>();
+/** Per schema elements: which `name[x]` element (if any) a JSON key is the choice-of-type form of. */
+const choiceNames = new WeakMap<Elements, Map<string, string | null>>();
+const ucum = toTypedValue(UCUM);
+
+/** True only when medplum's validateResource(resource) (against the registry as it is now) would return no issue. */
+export function provablyClean(resource: Resource): boolean {
+  try {
+    return new CleanCheck(resource).run();
+  } catch {
+    return false;
+  }
+}
+
+class CleanCheck {
+  private readonly registry = getAllDataTypes();
+  private readonly root: TypedValue;
+  private readonly resources: Resource[] = [];
+
+  constructor(private readonly resource: Resource) {
+    this.root = { type: resource.resourceType, value: resource };
+    this.resources.push(resource);
+  }
+
+  run(): boolean {
+    if (!this.resource.resourceType) return false;
+    const schema = this.registry[this.root.type];
+    if (!schema) return false;
+    if (!this.constraintsHold(this.root, schema.constraints)) return false;
+    if (!nullFree(this.resource)) return false;
+    return this.object(this.root, schema);
+  }
+
+  /**
+   * crawlObject + onExitObject. medplum visits every element of the schema; an element none of whose JSON
+   * properties is present yields nothing to check but its minimum cardinality, and a dotted element under an
+   * absent parent yields no value at all. So only the required elements, the present ones and the dotted
+   * elements under present ones are visited: the same checks, without the walk over absent elements.
+   */
+  private object(tv: TypedValue, schema: InternalTypeSchema): boolean {
+    const isRes = isResource(tv.value);
+    if (isRes) this.resources.push(tv.value as Resource);
+    const layout = layoutOf(schema);
+    const visit = (key: string): boolean => {
+      if (!this.property(tv, key, schema.elements[key] as InternalSchemaElement)) return false;
+      for (const child of layout.dottedUnder.get(key) ?? []) {
+        if (!this.property(tv, child, schema.elements[child] as InternalSchemaElement)) return false;
+      }
+      return true;
+    };
+    for (const key of layout.required) if (!visit(key)) return false;
+    const value = tv.value;
+    if (value && typeof value === 'object') {
+      let done: Set<string> | undefined;
+      for (const jsonKey of Object.keys(value)) {
+        const key = layout.elementOfJsonKey.get(jsonKey);
+        if (key === undefined || layout.requiredSet.has(key) || done?.has(key)) continue;
+        (done ??= new Set()).add(key);
+        if (!visit(key)) return false;
+      }
+    }
+    if (!this.noAdditionalProperties(tv, schema.elements)) return false;
+    if (isRes) this.resources.pop();
+    return true;
+  }
+
+  /** crawlProperty + visitProperty for one element key of the object (dotted keys: profile rules on nested elements). */
+  private property(tv: TypedValue, key: string, element: InternalSchemaElement): boolean {
+    const dotted = key.includes('.');
+    const found: Value[] = dotted ? this.nested(tv, key) : [tv.value ? valueOf(tv.value as Record<string, unknown>, element) : undefined];
+    for (const value of found) {
+      if (value === undefined) {
+        if (element.min > 0) return false;
+        continue;
+      }
+      if (isEmpty(value)) return false;
+      if (!!element.isArray !== Array.isArray(value)) return false;
+      const values = Array.isArray(value) ? value : [value];
+      if (values.length < element.min || values.length > element.max) return false;
+      if (element.pattern || element.fixed) {
+        const typeAndValue = Array.isArray(value) ? value.map((v) => ({ type: v.type, value: v.value })) : { type: value.type, value: value.value };
+        if (element.pattern && !deepIncludes(typeAndValue, element.pattern)) return false;
+        if (element.fixed && !deepEquals(typeAndValue, element.fixed)) return false;
+      }
+      if (element.slicing && !this.slicesHold(values, element)) return false;
+      for (const v of values) {
+        if (!this.constraintsHold(v, element.constraints)) return false;
+        if (!referenceTypeHolds(v, element)) return false;
+        if (isPrimitiveType(v.type)) {
+          if (!primitiveHolds(v)) return false;
+        } else if (isEmpty(v.value)) {
+          return false;
+        }
+      }
+    }
+    // A dotted key's values are also reached, with the same types and schemas, through their parent element's
+    // walk; crawling them again here (as medplum does) would repeat the same checks.
+    if (dotted) return true;
+    for (const value of found) {
+      if (value === undefined) continue;
+      for (const v of Array.isArray(value) ? value : [value]) {
+        if (isPrimitiveType(v.type)) continue;
+        const schema = this.registry[v.type];
+        if (!schema) throw new Unmodelled(`no schema for ${v.type}`);
+        if (!this.object(v, schema)) return false;
+      }
+    }
+    return true;
+  }
+
+  /** getNestedProperty (crawler.ts) without paths: each step applies to every value the previous one found. */
+  private nested(tv: TypedValue, key: string): Value[] {
+    const [first, ...rest] = key.split('.');
+    let level: Value[] = [this.get(tv, first as string)];
+    for (const segment of rest) {
+      const next: Value[] = [];
+      for (const u of level) {
+        if (Array.isArray(u)) for (const p of u) next.push(this.get(p, segment));
+        else if (u !== undefined) next.push(this.get(u, segment));
+      }
+      level = next;
+    }
+    return level;
+  }
+
+  /** getTypedPropertyValue(tv, name) for properties that have an element definition. */
+  private get(tv: TypedValue, name: string): Value {
+    if (!tv.value) return undefined;
+    const schema = this.registry[tv.type];
+    const element = schema && elementNamed(schema.elements, name);
+    if (!element) throw new Unmodelled(`no element ${tv.type}.${name}`);
+    return valueOf(tv.value as Record<string, unknown>, element);
+  }
+
+  /** Slice membership counted per slice (checkSliceElement / validateSlices), with medplum's discriminator matching. */
+  private slicesHold(values: TypedValue[], element: InternalSchemaElement): boolean {
+    const slicing = element.slicing;
+    if (!slicing) return true;
+    const counts = new Map<string, number>(slicing.slices.map((s) => [s.name, 0]));
+    for (const v of values) {
+      for (const slice of slicing.slices) {
+        const matches = slicing.discriminator.every((d) =>
+          arrayify(getNestedProperty(v, d.path))?.some((x) => matchDiscriminant(x, d, slice)));
+        if (matches) {
+          counts.set(slice.name, (counts.get(slice.name) ?? 0) + 1);
+          break;
+        }
+      }
+    }
+    return slicing.slices.every((s) => {
+      const n = counts.get(s.name) ?? 0;
+      return n >= s.min && n <= s.max;
+    });
+  }
+
+  private constraintsHold(value: TypedValue, constraints: InternalSchemaElement['constraints']): boolean {
+    if (!constraints) return true;
+    for (const c of constraints) {
+      if (c.severity !== 'error' || SKIPPED_CONSTRAINTS.has(c.key)) continue;
+      let atom = atoms.get(c.expression);
+      if (!atom) atoms.set(c.expression, (atom = parseFhirPath(c.expression)));
+      const variables: Record<string, TypedValue> = { '%context': value, '%ucum': ucum };
+      const current = this.resources[this.resources.length - 1];
+      if (current) variables['%resource'] = toTypedValue(current);
+      if (isResource(this.root.value)) variables['%rootResource'] = this.root;
+      const result = evalFhirPathTyped(atom, [value], variables);
+      if (result.length !== 1 || result[0]?.value !== true) return false;
+    }
+    return true;
+  }
+
+  /** checkAdditionalProperties: every key is an element, or the one choice-of-type form of an element. */
+  private noAdditionalProperties(tv: TypedValue, elements: Elements): boolean {
+    const object = tv.value as Record<string, unknown> | undefined;
+    if (!object) return true;
+    let seen: Set<string> | undefined;
+    for (const key of Object.keys(object)) {
+      if (key === 'resourceType') continue;
+      const choice = choiceElementOf(elements, key);
+      if (choice && this.get(tv, choice.slice(0, -3)) !== undefined) {
+        // A second property for the same choice element is a warning in medplum.
+        if (seen?.has(choice)) return false;
+        (seen ??= new Set()).add(choice);
+        continue;
+      }
+      if (!(key in elements)) return false;
+    }
+    return true;
+  }
+}
+
+/** The key of the element getElementDefinitionFromElements finds for a property name. */
+function elementKeyNamed(elements: Elements, name: string): string | undefined {
+  const element = elementNamed(elements, name);
+  return element && Object.keys(elements).find((k) => elements[k] === element);
+}
+
+/** getElementDefinitionFromElements. */
+function elementNamed(elements: Elements, name: string): InternalSchemaElement | undefined {
+  const simple = elements[name] ?? elements[`${name}[x]`];
+  if (simple) return simple;
+  for (let i = 0; i < name.length; i++) {
+    const c = name[i] as string;
+    if (c >= 'A' && c <= 'Z') {
+      const element = elements[`${name.slice(0, i)}[x]`];
+      if (element) return element;
+    }
+  }
+  return undefined;
+}
+
+/** isChoiceOfType's element lookup (the value test is the caller's), cached per schema and key. */
+function choiceElementOf(elements: Elements, key: string): string | undefined {
+  let byKey = choiceNames.get(elements);
+  if (!byKey) choiceNames.set(elements, (byKey = new Map()));
+  let name = byKey.get(key);
+  if (name === undefined) {
+    name = null;
+    let test = '';
+    for (const part of key.split(/(?=[A-Z])/g)) {
+      test += part;
+      if (elements[`${test}[x]`]) {
+        name = `${test}[x]`;
+        break;
+      }
+    }
+    byKey.set(key, name);
+  }
+  return name ?? undefined;
+}
+
+function planOf(element: InternalSchemaElement): Plan {
+  let plan = plans.get(element);
+  if (!plan) {
+    const last = element.path.slice(element.path.lastIndexOf('.') + 1);
+    const types = element.type ?? [];
+    plan = {
+      candidates: types.map((t) => [last.replace('[x]', capitalize(t.code)), t.code]),
+      elementType: types[0]?.code ?? 'undefined',
+    };
+    plans.set(element, plan);
+  }
+  return plan;
+}
+
+/** getTypedPropertyValueWithSchema, for values without primitive extensions (those are left to medplum). */
+function valueOf(object: Record<string, unknown>, element: InternalSchemaElement): Value {
+  const { candidates, elementType } = planOf(element);
+  for (const [jsonKey, code] of candidates) {
+    // (No `_jsonKey` primitive extension can be present: nullFree refused the resource before the walk.)
+    const value = object[jsonKey];
+    if (value === undefined) continue;
+    if (isEmpty(value)) return undefined;
+    const type = code === 'Element' || code === 'BackboneElement' ? elementType : code;
+    return Array.isArray(value) ? value.map((v) => typed(v, type)) : typed(value, type);
+  }
+  return undefined;
+}
+
+function typed(value: unknown, type: string): TypedValue {
+  if (type === 'Resource' && isResource(value)) return { type: value.resourceType, value };
+  return { type, value };
+}
+
+/** validatePrimitiveType / validateString / validateNumber. */
+function primitiveHolds(tv: TypedValue): boolean {
+  const { type, value } = tv;
+  if (typeof value === 'object') throw new Unmodelled('primitive holding an object');
+  const expected = (fhirTypeToJsType as Record<string, string>)[type];
+  if (!expected || typeof value !== expected) return false;
+  if (expected === 'string') {
+    const s = value as string;
+    if (!s.trim() || s.length > MAX_STRING) return false;
+    const regex = validationRegexes[type];
+    return !regex || regex.exec(s) !== null;
+  }
+  if (expected === 'number') {
+    const n = value as number;
+    if (Number.isNaN(n) || !Number.isFinite(n)) return false;
+    if ((type === 'integer' || type === 'positiveInt' || type === 'unsignedInt') && !Number.isInteger(n)) return false;
+    if (type === 'positiveInt' && n <= 0) return false;
+    if (type === 'unsignedInt' && n < 0) return false;
+  }
+  return true;
+}
+
+/** referenceTypeCheck: true when medplum would not warn about the reference's target type. */
+function referenceTypeHolds(tv: TypedValue, element: InternalSchemaElement): boolean {
+  if (tv.type !== 'Reference') return true;
+  const reference = tv.value;
+  if (!isReference(reference) || reference.reference.startsWith('#')) return true;
+  const target = reference.reference.includes('?') ? reference.reference.split('?')[0] : reference.reference.split('/')[0];
+  if (!target) return true;
+  const targetProfiles = element.type.find((t) => t.code === 'Reference')?.targetProfile;
+  if (!targetProfiles) return true;
+  for (const p of targetProfiles) {
+    if (p === `${HL7_SD}Resource` || p === `${HL7_SD}${target}` || p === `${MEDPLUM_SD}${target}`) return true;
+    if (!p.startsWith(HL7_SD) && !p.startsWith(MEDPLUM_SD)) return true;
+  }
+  return false;
+}
+
+/**
+ * checkObjectForNull, plus this module's own refusals: no null anywhere, no undefined array member, and no
+ * primitive extension (`_x`: left to medplum).
+ */
+function nullFree(value: unknown): boolean {
+  if (Array.isArray(value)) {
+    for (const v of value) {
+      if (v === null || v === undefined) return false;
+      if (typeof v === 'object' && !nullFree(v)) return false;
+    }
+    return true;
+  }
+  if (value && typeof value === 'object') {
+    for (const key of Object.keys(value)) {
+      if (key.startsWith('_')) throw new Unmodelled('primitive extension');
+      const v = (value as Record<string, unknown>)[key];
+      if (v === null) return false;
+      if (typeof v === 'object' && !nullFree(v)) return false;
+    }
+  }
+  return true;
+}
+
+function capitalize(s: string): string {
+  return s ? s.charAt(0).toUpperCase() + s.substring(1) : '';
+}

@@ -1,0 +1,222 @@
+/**
+ * The fast path of validation (src/mapping/clean-check.ts) may only skip medplum's validator when medplum
+ * would report nothing. Checked here over the project's own resources (HL7 v2 fixtures mapped, the demo
+ * and seed bundles) and, when `../shared` is present, Synthea resources; each against the base R4 schema and
+ * every US Core profile of its type; and over thousands of broken variants of each (deleted, emptied,
+ * retyped, reformatted, duplicated and added properties, changed codes and references). For every pair:
+ * proven clean => medplum's validateResource returns no issue and does not throw.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { OperationOutcomeError, validateResource } from '@medplum/core';
+import type { Bundle, Resource, StructureDefinition } from '@medplum/fhirtypes';
+import { loadFhirDefinitions, PROJECT_ROOT } from '../../src/core/fhir-definitions.js';
+import { provablyClean } from '../../src/mapping/clean-check.js';
+import { mapHl7v2, splitHl7Messages } from '../../src/mapping/hl7v2/index.js';
+import { withSchemaFor } from '../../src/mapping/validate.js';
+import { memoryTerminology } from '../mapping/hl7v2-helpers.js';
+
+const defs = loadFhirDefinitions();
+const SYNTHEA = join(PROJECT_ROOT, '..', 'shared', 'data', 'synthea');
+
+function projectResources(): Resource[] {
+  const out: Resource[] = [];
+  const hl7 = join(PROJECT_ROOT, 'fixtures', 'hl7v2');
+  for (const f of readdirSync(hl7).filter((n) => n.endsWith('.hl7')).sort()) {
+    for (const m of splitHl7Messages(readFileSync(join(hl7, f), 'utf8'))) {
+      try {
+        out.push(...mapHl7v2(m, { terminology: memoryTerminology(), timezone: 'UTC' }).resources);
+      } catch {
+        // Messages the mapper refuses have nothing to validate.
+      }
+    }
+  }
+  for (const f of ['demo/demo-patients.json', 'fhir/clinical-seed.json']) {
+    const b = JSON.parse(readFileSync(join(PROJECT_ROOT, 'fixtures', f), 'utf8')) as Bundle;
+    out.push(...(b.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : [])));
+  }
+  // Ingest repeats the same Organization, Practitioner and Location message after message: vary each once.
+  const seen = new Set<string>();
+  return out.filter((r) => {
+    const key = JSON.stringify({ ...r, meta: { ...r.meta, source: undefined } });
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** Every US Core profile of the type, plus undefined for the base schema. */
+function targets(type: string): Array<StructureDefinition | undefined> {
+  const profiles = defs.profileUrls().map((u) => defs.profile(u)).filter((sd): sd is StructureDefinition => sd?.type === type);
+  return [undefined, ...profiles];
+}
+
+/** medplum's verdict: no issue at all. */
+function medplumClean(resource: Resource, profile: StructureDefinition | undefined): boolean {
+  return withSchemaFor(resource, profile, () => {
+    try {
+      return validateResource(resource).length === 0;
+    } catch (err) {
+      if (err instanceof OperationOutcomeError) return false;
+      throw err;
+    }
+  });
+}
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+type Path = Array<string | number>;
+
+function paths(v: Json, at: Path = [], out: Path[] = []): Path[] {
+  if (at.length) out.push(at);
+  if (Array.isArray(v)) v.forEach((x, i) => paths(x, [...at, i], out));
+  else if (v && typeof v === 'object') for (const k of Object.keys(v)) if (k !== 'resourceType') paths(v[k] as Json, [...at, k], out);
+  return out;
+}
+
+function withAt(root: Json, path: Path, change: (parent: Json[] | { [k: string]: Json }, key: string | number) => void): Json {
+  const copy = structuredClone(root);
+  let node = copy as Json;
+  for (const step of path.slice(0, -1)) node = (node as Record<string | number, Json>)[step] as Json;
+  change(node as Json[] | { [k: string]: Json }, path.at(-1) as string | number);
+  return copy;
+}
+
+/** Broken (and a few harmless) variants of a resource, deterministic. */
+function variants(resource: Resource, perResource: number): Resource[] {
+  const root = resource as unknown as Json;
+  const all = paths(root);
+  const step = Math.max(1, Math.floor(all.length / perResource));
+  const out: Json[] = [];
+  for (let i = 0; i < all.length; i += step) {
+    const path = all[i] as Path;
+    const set = (v: Json) => withAt(root, path, (p, k) => { (p as Record<string | number, Json>)[k] = v; });
+    const value = path.reduce<Json>((n, k) => (n as Record<string | number, Json>)[k] as Json, root);
+    out.push(withAt(root, path, (p, k) => { if (Array.isArray(p)) p.splice(k as number, 1); else delete p[k as string]; }));
+    out.push(set(null), set(''), set(' '), set([]), set({}));
+    if (typeof value === 'string') {
+      out.push(set(7), set(true), set(`${value} x`), set(`x${value}`), set(value.replace(/\d/g, '9').replace(/-/, '/')),
+        set(value.replace(/^[A-Za-z]+\//, 'Group/')), set(`#${value}`), set([value]));
+    } else if (typeof value === 'number') {
+      out.push(set(-1), set(0), set(1.5), set(String(value)), set(Number.NaN));
+    } else if (typeof value === 'boolean') {
+      out.push(set('true'), set(1));
+    } else if (Array.isArray(value)) {
+      out.push(set([...value, ...value]), set(Array<Json[]>(5).fill(value).flat()), set(value[0] as Json), set([null] as Json));
+    } else if (value && typeof value === 'object') {
+      out.push(set([value]), set({ ...value, unknownProperty: 'x' }), set({ ...value, _value: { extension: [] } }));
+      const keys = Object.keys(value);
+      if (keys[0]) out.push(set({ ...value, [`${keys[0]}String`]: 'x' }));
+    }
+    if (typeof path.at(-1) === 'string') {
+      out.push(withAt(root, path, (p, k) => { (p as Record<string, Json>)[`${String(k)}Quantity`] = { value: 1 }; }));
+    }
+  }
+  return out as unknown as Resource[];
+}
+
+interface Tally { pairs: number; provenClean: number; medplumClean: number; wrong: string[] }
+
+function check(resources: Resource[], perResource: number): Tally {
+  const tally: Tally = { pairs: 0, provenClean: 0, medplumClean: 0, wrong: [] };
+  for (const original of resources) {
+    for (const profile of targets(original.resourceType)) {
+      for (const r of [original, ...variants(original, perResource)]) {
+        tally.pairs++;
+        const fast = withSchemaFor(r, profile, () => provablyClean(r));
+        const slow = medplumClean(r, profile);
+        if (fast) tally.provenClean++;
+        if (slow) tally.medplumClean++;
+        if (fast && !slow && tally.wrong.length < 5) {
+          tally.wrong.push(`${profile?.url ?? 'base'}: ${JSON.stringify(r).slice(0, 400)}`);
+        }
+      }
+    }
+  }
+  return tally;
+}
+
+const US_CORE = 'http://hl7.org/fhir/us/core/StructureDefinition/';
+const lab = (category: string, extra: Record<string, unknown> = {}) => ({
+  resourceType: 'Observation', status: 'final', subject: { reference: 'Patient/p1' }, effectiveDateTime: '2024-01-01',
+  category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: category }] }],
+  code: { coding: [{ system: 'http://loinc.org', code: '2345-7' }] }, valueQuantity: { value: 5, unit: 'mg/dL' }, ...extra,
+});
+const bp = (components: number) => ({
+  ...lab('vital-signs'), code: { coding: [{ system: 'http://loinc.org', code: '85354-9' }] }, valueQuantity: undefined,
+  component: [['8480-6', 120], ['8462-4', 80]].slice(0, components).map(([code, value]) => ({
+    code: { coding: [{ system: 'http://loinc.org', code }] },
+    valueQuantity: { value, unit: 'mm[Hg]', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' },
+  })),
+});
+
+/** One rule broken per case (and the clean original first): each must fail the fast check, as it fails medplum. */
+const RULES: Array<[string, string | undefined, Record<string, unknown>]> = [
+  ['clean lab result', 'us-core-observation-lab', lab('laboratory')],
+  ['clean blood pressure', 'us-core-blood-pressure', bp(2)],
+  ['slice count (one component of two)', 'us-core-blood-pressure', bp(1)],
+  ['pattern (the code of a blood pressure panel)', 'us-core-blood-pressure', { ...bp(2), code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] } }],
+  ['slice discriminator (category of a lab result)', 'us-core-observation-lab', lab('exam')],
+  ['cardinality (five address lines, at most four)', 'us-core-organization', {
+    resourceType: 'Organization', active: true, name: 'Clinic', address: [{ line: ['1', '2', '3', '4', '5'] }] }],
+  ['required element', 'us-core-observation-lab', { ...lab('laboratory'), status: undefined }],
+  ['invariant on the resource (obs-6: a value and a reason for its absence)', undefined, { ...lab('laboratory'), dataAbsentReason: { text: 'x' } }],
+  ['invariant on an element (obs-3: a reference range with neither bound nor text)', undefined, { ...lab('laboratory'), referenceRange: [{ type: { text: 'normal' } }] }],
+  ['primitive format', undefined, { ...lab('laboratory'), effectiveDateTime: '2024-13-01' }],
+  ['primitive JSON type', undefined, { ...lab('laboratory'), status: 1 }],
+  ['blank string', undefined, { ...lab('laboratory'), status: ' ' }],
+  ['additional property', undefined, { ...lab('laboratory'), colour: 'red' }],
+  ['two values for one choice element', undefined, { ...lab('laboratory'), valueString: 'x' }],
+  ['choice type the profile does not allow', 'us-core-observation-lab', { ...lab('laboratory'), valueQuantity: undefined, valueAttachment: { contentType: 'text/plain' } }],
+  ['reference to a type the element does not allow (a medplum warning)', undefined, { ...lab('laboratory'), subject: { reference: 'Medication/m1' } }],
+  ['single value where an array belongs', undefined, { ...lab('laboratory'), category: { text: 'x' } }],
+  ['empty object', undefined, { ...lab('laboratory'), code: {} }],
+  ['null', undefined, { ...lab('laboratory'), issued: null }],
+];
+
+describe('clean-check: each rule', () => {
+  for (const [name, profileName, raw] of RULES) {
+    it(name, () => {
+      const r = JSON.parse(JSON.stringify(raw)) as Resource;
+      const profile = profileName ? defs.profile(`${US_CORE}${profileName}`) : undefined;
+      assert.ok(!profileName || profile, `profile ${profileName}`);
+      const expected = name.startsWith('clean ');
+      assert.equal(medplumClean(r, profile), expected, 'medplum');
+      assert.equal(withSchemaFor(r, profile, () => provablyClean(r)), expected, 'fast check');
+    });
+  }
+});
+
+describe('clean-check: the fast path never accepts what medplum would report', () => {
+  it('holds over the project resources and their broken variants, against base R4 and every US Core profile', (ctx) => {
+    const resources = projectResources();
+    assert.ok(resources.length > 100, `corpus of ${resources.length} resources`);
+    const t = check(resources, 6);
+    ctx.diagnostic(`${t.pairs} pairs; medplum clean ${t.medplumClean}; proven clean ${t.provenClean}`);
+    assert.deepEqual(t.wrong, []);
+    // The check has teeth: most variants are invalid for medplum, and none of those was proven clean.
+    assert.ok(t.pairs - t.medplumClean > t.pairs / 2, `${t.pairs - t.medplumClean} of ${t.pairs} pairs invalid`);
+    // And the fast path is taken: nearly every pair medplum finds clean is proven clean (measured: all of them).
+    assert.ok(t.provenClean >= t.medplumClean * 0.95, `${t.provenClean} proven clean of ${t.medplumClean} clean`);
+  });
+
+  it('holds over Synthea resources and their broken variants', { skip: existsSync(SYNTHEA) ? false : `${SYNTHEA} is absent` }, (ctx) => {
+    const files = readdirSync(SYNTHEA).filter((f) => f.endsWith('.json')).sort();
+    const resources = files.flatMap((f) => ((JSON.parse(readFileSync(join(SYNTHEA, f), 'utf8')) as Bundle).entry ?? [])
+      .flatMap((e) => (e.resource ? [e.resource] : [])));
+    // One resource of each type and shape is enough to vary: Synthea repeats itself.
+    const seen = new Set<string>();
+    const sample = resources.filter((r) => {
+      const key = `${r.resourceType}:${Object.keys(r).sort().join(',')}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+    const t = check(sample, 6);
+    ctx.diagnostic(`${t.pairs} pairs; medplum clean ${t.medplumClean}; proven clean ${t.provenClean}`);
+    assert.deepEqual(t.wrong, []);
+    assert.ok(t.pairs - t.medplumClean > t.pairs / 2, `${t.pairs - t.medplumClean} of ${t.pairs} pairs invalid`);
+    assert.ok(t.provenClean >= t.medplumClean * 0.9, `${t.provenClean} proven clean of ${t.medplumClean} clean`);
+  });
+});
