@@ -16,13 +16,13 @@
 import type { Bundle, BundleEntry, BundleEntryResponse, OperationOutcome as FhirOperationOutcome, Resource } from '@medplum/fhirtypes';
 import { newId } from '../core/ids.js';
 import { GW_CODE_SYSTEM, OutcomeError } from '../core/outcome.js';
-import { combinedError, validateForIngest, type ValidationReport } from '../mapping/validate.js';
+import { combinedError, validateForIngest } from '../mapping/validate.js';
 import type { FhirContext, FhirDeps, FhirRequest, FhirResponse } from './types.js';
 import type { ResourceCatalogue } from './resource-catalogue.js';
 import { authorize } from './disclose.js';
 import { bundleTooLarge, echo, invalidBody, multipleMatches, unsupported } from './errors.js';
 import { parsePrefer, type ReturnPreference } from './prefer.js';
-import { collectReferenceStrings, rewriteReferences } from './references.js';
+import { collectReferenceStrings, referenceSlots } from './references.js';
 import { routeRequest, type Route } from './router.js';
 import { fullUrl, trimBase, versionHeaders, versionUrl } from './response.js';
 import {
@@ -162,9 +162,8 @@ async function runTransaction(
   entries: BundleEntry[],
   pref: ReturnPreference,
 ): Promise<Bundle> {
-  // 1. Check, authorize and validate every entry before anything is written.
+  // 1. Check and authorize every entry before anything is written.
   const plan: PlannedWrite[] = [];
-  const reports: ValidationReport[] = [];
   for (const [index, entry] of entries.entries()) {
     try {
       const req = parseEntry(deps, catalogue, entry, index);
@@ -175,13 +174,11 @@ async function runTransaction(
         authorize(deps, ctx, { interaction: 'create', resourceType: r.type });
         const resource = sanitizeIncoming(req.resource, r.type, 'create', undefined, where);
         plan.push({ req, kind: 'create', type: r.type, resource });
-        reports.push(validateForIngest(deps.defs, resource, { location: where }));
       } else if (r.kind === 'update') {
         authorize(deps, ctx, { interaction: 'update', resourceType: r.type, id: r.id });
         const resource = sanitizeIncoming(req.resource, r.type, 'update', r.id, where);
         ifMatchVersion(req.ifMatch);
         plan.push({ req, kind: 'update', type: r.type, id: r.id, resource });
-        reports.push(validateForIngest(deps.defs, resource, { location: where }));
       } else if (r.kind === 'delete') {
         authorize(deps, ctx, { interaction: 'delete', resourceType: r.type, id: r.id });
         ifMatchVersion(req.ifMatch);
@@ -193,8 +190,21 @@ async function runTransaction(
       throw atEntry(err, index);
     }
   }
+
+  // 2. Validate what will be stored: references to other entries' fullUrls are already `Type/id` (the id a
+  // placeholder until the write assigns it), so a reference is checked against the type of the entry it names,
+  // not reported as a urn:uuid of no type.
+  const writes = plan.filter((w) => w.kind !== 'delete');
+  const fullUrls = new Set(writes.flatMap((w) => (w.req.fullUrl ? [w.req.fullUrl] : [])));
+  const typeOf = new Map(writes.flatMap((w) => (w.req.fullUrl ? [[w.req.fullUrl, w.type] as const] : [])));
+  const slots = fullUrls.size ? writes.flatMap((w) => referenceSlots(w.resource, fullUrls)) : [];
+  for (const s of slots) s.holder.reference = `${typeOf.get(s.fullUrl)}/bundle-entry`;
+  const reports = writes.map((w) => validateForIngest(deps.defs, w.resource as Resource, { location: `Bundle.entry[${w.req.index}].resource` }));
   const invalid = combinedError(reports);
-  if (invalid) throw invalid;
+  if (invalid) {
+    for (const s of slots) s.holder.reference = s.fullUrl;
+    throw invalid;
+  }
   assertUniqueTargets(plan);
 
   // 2. Apply atomically.
@@ -220,7 +230,7 @@ async function runTransaction(
       if (w.kind === 'create' && !w.id) w.id = newId();
       if (w.req.fullUrl && w.id) idMap.set(w.req.fullUrl, `${w.type}/${w.id}`);
     }
-    for (const w of plan) if (w.resource) rewriteReferences(w.resource, idMap);
+    for (const s of slots) s.holder.reference = idMap.get(s.fullUrl) ?? s.fullUrl;
 
     const order: Array<PlannedWrite['kind']> = ['delete', 'create', 'update'];
     for (const kind of order) {

@@ -64,6 +64,30 @@ export function collectReferenceStrings(value: unknown, out: string[] = []): str
   return out;
 }
 
+/** An object holding a `reference` that names a Bundle entry's fullUrl, to be set once the entry's id is known. */
+export interface ReferenceSlot {
+  holder: Record<string, unknown>;
+  fullUrl: string;
+}
+
+/** Every `reference` string (anywhere in value) that is one of `fullUrls`, as slots that can be set later. */
+export function referenceSlots(value: unknown, fullUrls: ReadonlySet<string>, out: ReferenceSlot[] = []): ReferenceSlot[] {
+  if (Array.isArray(value)) {
+    for (const v of value) referenceSlots(v, fullUrls, out);
+  } else if (value && typeof value === 'object') {
+    const obj = value as Record<string, unknown>;
+    for (const k of Object.keys(obj)) {
+      const v = obj[k];
+      if (k === 'reference' && typeof v === 'string') {
+        if (fullUrls.has(v)) out.push({ holder: obj, fullUrl: v });
+      } else if (typeof v === 'object') {
+        referenceSlots(v, fullUrls, out);
+      }
+    }
+  }
+  return out;
+}
+
 /**
  * Rewrites, in place, every `reference` string found in `map` (urn:uuid fullUrls to `Type/id`).
  * Returns how many were rewritten.
