@@ -123,14 +123,7 @@ class CleanCheck {
     const isRes = isResource(tv.value);
     if (isRes) this.resources.push(tv.value as Resource);
     const layout = layoutOf(schema);
-    const visit = (key: string): boolean => {
-      if (!this.property(tv, key, schema.elements[key] as InternalSchemaElement)) return false;
-      for (const child of layout.dottedUnder.get(key) ?? []) {
-        if (!this.property(tv, child, schema.elements[child] as InternalSchemaElement)) return false;
-      }
-      return true;
-    };
-    for (const key of layout.required) if (!visit(key)) return false;
+    for (const key of layout.required) if (!this.visit(tv, schema, layout, key)) return false;
     const value = tv.value;
     if (value && typeof value === 'object') {
       let done: Set<string> | undefined;
@@ -138,11 +131,20 @@ class CleanCheck {
         const key = layout.elementOfJsonKey.get(jsonKey);
         if (key === undefined || layout.requiredSet.has(key) || done?.has(key)) continue;
         (done ??= new Set()).add(key);
-        if (!visit(key)) return false;
+        if (!this.visit(tv, schema, layout, key)) return false;
       }
     }
     if (!this.noAdditionalProperties(tv, schema.elements)) return false;
     if (isRes) this.resources.pop();
+    return true;
+  }
+
+  /** One top-level element of the object, then the dotted elements under it. */
+  private visit(tv: TypedValue, schema: InternalTypeSchema, layout: Layout, key: string): boolean {
+    if (!this.property(tv, key, schema.elements[key] as InternalSchemaElement)) return false;
+    for (const child of layout.dottedUnder.get(key) ?? []) {
+      if (!this.property(tv, child, schema.elements[child] as InternalSchemaElement)) return false;
+    }
     return true;
   }
 
@@ -237,15 +239,22 @@ class CleanCheck {
 
   private constraintsHold(value: TypedValue, constraints: InternalSchemaElement['constraints']): boolean {
     if (!constraints) return true;
+    let variables: Record<string, TypedValue> | undefined;
     for (const c of constraints) {
       if (c.severity !== 'error' || SKIPPED_CONSTRAINTS.has(c.key)) continue;
+      const plain = PLAIN_INVARIANTS.get(c.expression)?.(value, this.registry);
+      if (plain === true) continue;
+      if (plain === false) return false;
       let atom = atoms.get(c.expression);
       if (!atom) atoms.set(c.expression, (atom = parseFhirPath(c.expression)));
-      const variables: Record<string, TypedValue> = { '%context': value, '%ucum': ucum };
-      const current = this.resources[this.resources.length - 1];
-      if (current) variables['%resource'] = toTypedValue(current);
-      if (isResource(this.root.value)) variables['%rootResource'] = this.root;
-      const result = evalFhirPathTyped(atom, [value], variables);
+      if (!variables) {
+        variables = { '%context': value, '%ucum': ucum };
+        const current = this.resources[this.resources.length - 1];
+        if (current) variables['%resource'] = toTypedValue(current);
+        if (isResource(this.root.value)) variables['%rootResource'] = this.root;
+      }
+      // A fresh variables object per evaluation, as medplum passes one: an expression cannot leak into the next.
+      const result = evalFhirPathTyped(atom, [value], { ...variables });
       if (result.length !== 1 || result[0]?.value !== true) return false;
     }
     return true;
@@ -276,6 +285,31 @@ function elementKeyNamed(elements: Elements, name: string): string | undefined {
   const element = elementNamed(elements, name);
   return element && Object.keys(elements).find((k) => elements[k] === element);
 }
+
+/**
+ * Invariants that are evaluated on nearly every value and whose answer is plain in the common case, decided
+ * without FHIRPath then (undefined: evaluate the expression). Matched on the exact expression text of R4.
+ * - dom-2, dom-4, dom-5 (every DomainResource) only look into `contained`: with no `contained` property the
+ *   navigation is empty, `empty()` is true, and so is the conjunction.
+ * - ext-1 (every Extension): `extension.exists() != value.exists()`, where `value` is the value[x] choice
+ *   resolved as medplum's FHIRPath resolves it (getTypedPropertyValue over the registered Extension schema).
+ */
+const noContained = (tv: TypedValue): boolean | undefined =>
+  (tv.value && typeof tv.value === 'object' && (tv.value as Record<string, unknown>).contained === undefined ? true : undefined);
+
+const PLAIN_INVARIANTS = new Map<string, (tv: TypedValue, registry: Record<string, InternalTypeSchema>) => boolean | undefined>([
+  ['contained.contained.empty()', noContained],
+  ['contained.meta.versionId.empty() and contained.meta.lastUpdated.empty()', noContained],
+  ['contained.meta.security.empty()', noContained],
+  ['extension.exists() != value.exists()', (tv, registry) => {
+    const object = tv.value as Record<string, unknown>;
+    const element = registry.Extension?.elements['value[x]'];
+    if (tv.type !== 'Extension' || !object || typeof object !== 'object' || !element) return undefined;
+    const ext = object.extension;
+    if (ext !== undefined && !(Array.isArray(ext) && ext.length > 0)) return undefined;
+    return (ext !== undefined) !== (valueOf(object, element) !== undefined);
+  }],
+]);
 
 /** getElementDefinitionFromElements. */
 function elementNamed(elements: Elements, name: string): InternalSchemaElement | undefined {

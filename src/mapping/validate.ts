@@ -16,6 +16,8 @@
  * closed here: property names that shadow Object.prototype (`constructor`, `__proto__`, ...) pass its
  * check and are refused here; profiles it cannot parse (US Core Provenance) are rebuilt without the
  * unparseable part (see withoutSlicedContentReferences).
+ * Speed: each profile is parsed once (see withSchemaFor), and a resource that clean-check.ts proves clean
+ * (medplum would report nothing) skips medplum's element walk; every other resource gets medplum's report.
  * See: https://hl7.org/fhir/R4/validation.html
  */
 import { getAllDataTypes, OperationOutcomeError, parseStructureDefinition, validateResource, type InternalTypeSchema } from '@medplum/core';
@@ -42,40 +44,6 @@ export interface ValidateOptions {
 }
 
 /**
- * Reports of resources already validated, by content. @medplum/core 4.5.2 re-parses a profile's whole
- * snapshot on every validateResource call (about 2 ms for US Core Patient), and ingest feeds repeat the
- * same Organization, Practitioner and Location in message after message. The key is the resource's
- * canonical JSON without meta.versionId, meta.lastUpdated and meta.source (which differ per version or per
- * message and which no profile constrains; meta.source is checked here instead), plus the report's
- * location prefix: the same content always gets the same report. Bounded; least recently used goes first.
- */
-const MEMO_MAX = 5000;
-const memo = new Map<string, ValidationReport>();
-const URI = /^\S*$/;
-
-/** Validates one resource; never throws for invalid input (see assertValid). */
-export function validateForIngest(defs: FhirDefinitions, resource: Resource, opts: ValidateOptions = {}): ValidationReport {
-  const { versionId: _v, lastUpdated: _l, source, ...meta } = resource.meta ?? {};
-  if (source !== undefined && (typeof source !== 'string' || !URI.test(source))) return validateUncached(defs, resource, opts);
-  let key: string;
-  try {
-    key = `${opts.location ?? ''}\u0000${JSON.stringify({ ...resource, meta })}`;
-  } catch {
-    return validateUncached(defs, resource, opts);
-  }
-  const hit = memo.get(key);
-  if (hit) {
-    memo.delete(key);
-    memo.set(key, hit);
-    return structuredClone(hit);
-  }
-  const report = validateUncached(defs, resource, opts);
-  memo.set(key, structuredClone(report));
-  if (memo.size > MEMO_MAX) memo.delete(memo.keys().next().value as string);
-  return report;
-}
-
-/**
  * When a resource claims profiles of its own type that this server has, and is valid against every one of
  * them, it is valid R4 too: a profile's snapshot carries every base element, type, cardinality and
  * invariant, only tightened. The separate base run (half the cost of validating a US Core resource) is then
@@ -99,7 +67,11 @@ function validAgainstClaimedProfiles(
   return { invalid: [], profile: gatewayRules(resource, opts.location ?? resource.resourceType), warnings };
 }
 
-function validateUncached(defs: FhirDefinitions, resource: Resource, opts: ValidateOptions): ValidationReport {
+/**
+ * Validates one resource; never throws for invalid input (see assertValid). Most resources take the fast
+ * path (clean-check.ts: proven clean, no issue to report); the rest get medplum's full report.
+ */
+export function validateForIngest(defs: FhirDefinitions, resource: Resource, opts: ValidateOptions = {}): ValidationReport {
   const report: ValidationReport = { invalid: [], profile: [], warnings: [] };
   const relocate = (i: OperationOutcomeIssue, gwCode: string) => toIssue(i, gwCode, resource.resourceType, opts.location);
 

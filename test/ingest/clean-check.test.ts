@@ -143,6 +143,9 @@ const lab = (category: string, extra: Record<string, unknown> = {}) => ({
   category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: category }] }],
   code: { coding: [{ system: 'http://loinc.org', code: '2345-7' }] }, valueQuantity: { value: 5, unit: 'mg/dL' }, ...extra,
 });
+const patient = () => ({
+  resourceType: 'Patient', identifier: [{ system: 'urn:example:mrn', value: '1' }], name: [{ family: 'Doe', given: ['Jo'] }], gender: 'female',
+});
 const bp = (components: number) => ({
   ...lab('vital-signs'), code: { coding: [{ system: 'http://loinc.org', code: '85354-9' }] }, valueQuantity: undefined,
   component: [['8480-6', 120], ['8462-4', 80]].slice(0, components).map(([code, value]) => ({
@@ -173,6 +176,16 @@ const RULES: Array<[string, string | undefined, Record<string, unknown>]> = [
   ['single value where an array belongs', undefined, { ...lab('laboratory'), category: { text: 'x' } }],
   ['empty object', undefined, { ...lab('laboratory'), code: {} }],
   ['null', undefined, { ...lab('laboratory'), issued: null }],
+  ['clean patient with extensions', 'us-core-patient', { ...patient(), extension: [
+    { url: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex', valueCode: 'F' },
+    { url: 'http://example.org/nested', extension: [{ url: 'part', valueString: 'x' }] }] }],
+  ['ext-1 (an extension with neither a value nor extensions)', undefined, { ...patient(), extension: [{ url: 'http://example.org/x' }] }],
+  ['ext-1 (an extension with both a value and extensions)', undefined, { ...patient(), extension: [
+    { url: 'http://example.org/x', valueString: 'a', extension: [{ url: 'part', valueString: 'b' }] }] }],
+  ['dom-4 (a contained resource with a version)', undefined, { ...lab('laboratory'), subject: { reference: '#c1' },
+    contained: [{ resourceType: 'Patient', id: 'c1', meta: { versionId: '1' } }] }],
+  ['dom-2 (a contained resource containing another)', undefined, { ...lab('laboratory'), subject: { reference: '#c1' },
+    contained: [{ resourceType: 'Patient', id: 'c1', contained: [{ resourceType: 'Patient', id: 'c2' }] }] }],
 ];
 
 describe('clean-check: each rule', () => {
