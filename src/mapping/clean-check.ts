@@ -311,8 +311,18 @@ const PLAIN_INVARIANTS = new Map<string, (tv: TypedValue, registry: Record<strin
   }],
 ]);
 
-/** getElementDefinitionFromElements. */
+const named = new WeakMap<Elements, Map<string, InternalSchemaElement | null>>();
+
+/** getElementDefinitionFromElements, cached per schema and name. */
 function elementNamed(elements: Elements, name: string): InternalSchemaElement | undefined {
+  let byName = named.get(elements);
+  if (!byName) named.set(elements, (byName = new Map()));
+  let element = byName.get(name);
+  if (element === undefined) byName.set(name, (element = findElement(elements, name) ?? null));
+  return element ?? undefined;
+}
+
+function findElement(elements: Elements, name: string): InternalSchemaElement | undefined {
   const simple = elements[name] ?? elements[`${name}[x]`];
   if (simple) return simple;
   for (let i = 0; i < name.length; i++) {

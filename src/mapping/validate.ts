@@ -260,16 +260,31 @@ function withoutSlicedContentReferences(sd: StructureDefinition): StructureDefin
  * No FHIR element has such a name, but medplum's validator looks element names up in plain objects and
  * lets them through; they are refused here so they never reach storage or a naive merge (catalogue F-16).
  */
-function reservedKeyIssues(value: unknown, path: string, out: OutcomeIssue[] = []): OutcomeIssue[] {
+function reservedKeyIssues(value: unknown, path: string): OutcomeIssue[] {
+  return hasReservedKey(value) ? reservedKeyIssuesAt(value, path) : [];
+}
+
+/** The same walk without building locations: nearly every resource has no such key. */
+function hasReservedKey(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(hasReservedKey);
+  if (!value || typeof value !== 'object') return false;
+  for (const key of Object.keys(value)) {
+    if (key === '__proto__' || Object.prototype.hasOwnProperty.call(Object.prototype, key)) return true;
+    if (hasReservedKey((value as Record<string, unknown>)[key])) return true;
+  }
+  return false;
+}
+
+function reservedKeyIssuesAt(value: unknown, path: string, out: OutcomeIssue[] = []): OutcomeIssue[] {
   if (Array.isArray(value)) {
-    value.forEach((v, i) => reservedKeyIssues(v, `${path}[${i}]`, out));
+    value.forEach((v, i) => reservedKeyIssuesAt(v, `${path}[${i}]`, out));
   } else if (value && typeof value === 'object') {
     for (const key of Object.keys(value)) {
       if (key === '__proto__' || Object.prototype.hasOwnProperty.call(Object.prototype, key)) {
         out.push(coded('error', 'structure', 'GW_INVALID_RESOURCE', `Invalid additional property "${key.slice(0, 32)}"`, `${path}.${key}`));
         continue;
       }
-      reservedKeyIssues((value as Record<string, unknown>)[key], `${path}.${key}`, out);
+      reservedKeyIssuesAt((value as Record<string, unknown>)[key], `${path}.${key}`, out);
     }
   }
   return out;
