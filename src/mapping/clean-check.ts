@@ -53,7 +53,7 @@ interface Layout {
 }
 const layouts = new WeakMap<InternalTypeSchema, Layout>();
 
-function layoutOf(schema: InternalTypeSchema): Layout {
+function layoutOf(schema: InternalTypeSchema, registry: Record<string, InternalTypeSchema>): Layout {
   let layout = layouts.get(schema);
   if (layout) return layout;
   layout = { required: [], requiredSet: new Set(), elementOfJsonKey: new Map(), dottedUnder: new Map() };
@@ -64,6 +64,7 @@ function layoutOf(schema: InternalTypeSchema): Layout {
       const first = key.slice(0, dot);
       const parent = schema.elements[first] ? first : elementKeyNamed(schema.elements, first);
       if (parent === undefined) throw new Unmodelled(`no parent element for ${key}`);
+      if (repeatsBase(schema, key, element, registry)) continue;
       const list = layout.dottedUnder.get(parent) ?? [];
       list.push(key);
       layout.dottedUnder.set(parent, list);
@@ -80,6 +81,34 @@ function layoutOf(schema: InternalTypeSchema): Layout {
   layouts.set(schema, layout);
   return layout;
 }
+/**
+ * A dotted element (`name.given`) that can report nothing the walk of its parent's own schema does not
+ * already report: its values are found, and typed, through the base definition of the parent's type, which
+ * the walk checks the same way (JSON type, format, emptiness, array-ness). Such an element adds a check only
+ * through what the profile tightened: a minimum, a maximum, a pattern or fixed value, slices, invariants, a
+ * different array-ness or types, or reference targets that could draw medplum's warning. Without any of them
+ * it is skipped. Only one-step paths under a data type (never under a resource type, which a profile may stand
+ * in for) are considered.
+ */
+function repeatsBase(schema: InternalTypeSchema, key: string, element: InternalSchemaElement, registry: Record<string, InternalTypeSchema>): boolean {
+  const steps = key.split('.');
+  if (steps.length !== 2) return false;
+  const parent = elementNamed(schema.elements, steps[0] as string);
+  if (!parent || parent.type?.length !== 1) return false;
+  const parentType = registry[(parent.type[0] as { code: string }).code];
+  if (!parentType || parentType.kind === 'resource') return false;
+  const base = elementNamed(parentType.elements, steps[1] as string);
+  if (!base || base === element) return base === element;
+  if (!!element.isArray !== !!base.isArray || element.min > 0 || element.pattern || element.fixed || element.slicing) return false;
+  if (!(element.max === Number.POSITIVE_INFINITY || (!element.isArray && element.max >= 1))) return false;
+  if ((element.constraints ?? []).some((c) => c.severity === 'error' && !SKIPPED_CONSTRAINTS.has(c.key))) return false;
+  const codes = (e: InternalSchemaElement) => (e.type ?? []).map((t) => t.code).join('|');
+  if (codes(element) !== codes(base)) return false;
+  const targets = element.type?.find((t) => t.code === 'Reference')?.targetProfile;
+  if (targets && targets.every((p) => p.startsWith(HL7_SD) || p.startsWith(MEDPLUM_SD))) return false;
+  return true;
+}
+
 const atoms = new Map<string, ReturnType<typeof parseFhirPath>>();
 /** Per schema elements: which `name[x]` element (if any) a JSON key is the choice-of-type form of. */
 const choiceNames = new WeakMap<Elements, Map<string, string | null>>();
@@ -122,7 +151,7 @@ class CleanCheck {
   private object(tv: TypedValue, schema: InternalTypeSchema): boolean {
     const isRes = isResource(tv.value);
     if (isRes) this.resources.push(tv.value as Resource);
-    const layout = layoutOf(schema);
+    const layout = layoutOf(schema, this.registry);
     for (const key of layout.required) if (!this.visit(tv, schema, layout, key)) return false;
     const value = tv.value;
     if (value && typeof value === 'object') {

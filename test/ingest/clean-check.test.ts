@@ -163,6 +163,8 @@ const RULES: Array<[string, string | undefined, Record<string, unknown>]> = [
   ['slice discriminator (category of a lab result)', 'us-core-observation-lab', lab('exam')],
   ['cardinality (five address lines, at most four)', 'us-core-organization', {
     resourceType: 'Organization', active: true, name: 'Clinic', address: [{ line: ['1', '2', '3', '4', '5'] }] }],
+  ['clean patient', 'us-core-patient', patient()],
+  ['required element nested in a data type (Patient.identifier.system)', 'us-core-patient', { ...patient(), identifier: [{ value: '1' }] }],
   ['required element', 'us-core-observation-lab', { ...lab('laboratory'), status: undefined }],
   ['invariant on the resource (obs-6: a value and a reason for its absence)', undefined, { ...lab('laboratory'), dataAbsentReason: { text: 'x' } }],
   ['invariant on an element (obs-3: a reference range with neither bound nor text)', undefined, { ...lab('laboratory'), referenceRange: [{ type: { text: 'normal' } }] }],
