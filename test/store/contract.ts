@@ -15,6 +15,8 @@ export interface ContractOptions {
   skip?: boolean | string;
   /** Runs raw SQL against the database of the most recently opened store (append-only checks); absent = those tests skip. */
   rawSql?: (sql: string) => Promise<unknown>;
+  /** Opens a second store over the database of the most recently opened one (another process); absent = those tests skip. */
+  openAnother?: OpenStores;
 }
 
 /** Opens a fresh, empty store that takes its time from `clock`. */
@@ -634,6 +636,25 @@ export function storeContract(name: string, open: OpenStores, opts: ContractOpti
         assert.deepEqual(results.flat().map((e) => e.seq).sort((a, b) => a - b), Array.from({ length: 16 }, (_, i) => i + 1));
         assert.equal(await verifyChain(), 16);
         assert.equal(await stores.disclosures.count(), 16);
+      });
+
+      it('keeps one chain when two processes append to the same log', { skip: opts.openAnother ? false : 'no second store over one database' }, async () => {
+        const other = await (opts.openAnother as OpenStores)({ clock });
+        try {
+          // Each side's next append starts from a head the other side has since extended.
+          for (let round = 0; round < 3; round++) {
+            await stores.disclosures.append([disclosure('p1', 10 * round)]);
+            await other.disclosures.append([disclosure('p2', 10 * round + 1), disclosure('p3', 10 * round + 2)]);
+          }
+          await Promise.all([
+            ...Array.from({ length: 5 }, (_, i) => stores.disclosures.append([disclosure('p4', 100 + i)])),
+            ...Array.from({ length: 5 }, (_, i) => other.disclosures.append([disclosure('p5', 200 + i)])),
+          ]);
+          assert.equal(await verifyChain(), 19);
+          assert.equal(await other.disclosures.count(), 19);
+        } finally {
+          await other.close();
+        }
       });
 
       it('never lets recorded go backwards when the clock does', async () => {

@@ -42,6 +42,7 @@ storeContract(
   ({ clock }) => openPostgresStores({ url: url as string, clock, defs, schema: newSchema(), poolMax: 8 }),
   {
     skip,
+    openAnother: ({ clock }) => openPostgresStores({ url: url as string, clock, defs, schema: schemas.at(-1) as string, poolMax: 4 }),
     rawSql: (sql) => withClient((c) => c.query(sql), schemas.at(-1)),
   },
 );

@@ -26,6 +26,7 @@ storeContract(
     return openSqliteStores({ filename: lastFile, clock, defs });
   },
   {
+    openAnother: ({ clock }) => openSqliteStores({ filename: lastFile, clock, defs }),
     rawSql: async (sql) => {
       const db = new Database(lastFile);
       try {

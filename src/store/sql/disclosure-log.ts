@@ -2,7 +2,8 @@ import { isoNow, type Clock } from '../../core/clock.js';
 import { GENESIS_HASH } from '../../core/hash-chain.js';
 import { disclosureHash } from '../disclosure-hash.js';
 import type { DisclosureEntry, DisclosureInput, DisclosureLog } from '../types.js';
-import { jsonColumn, type SqlExecutor } from './executor.js';
+import { isUniqueViolation, jsonColumn, type SqlExecutor } from './executor.js';
+import { Mutex } from './mutex.js';
 import { join, raw, sql, type SqlFragment, type SqlValue } from './sql.js';
 import { isoInstant } from './time.js';
 
@@ -14,44 +15,100 @@ const SELECT = `SELECT ${COLUMNS.join(', ')} FROM disclosure_log`;
 
 type LogRow = Record<(typeof COLUMNS)[number], unknown>;
 
+/** Entries per append that go in one INSERT statement; larger appends take the locked transaction. */
+const SINGLE_STATEMENT_ROWS = 64;
+/** Appends retried after another writer (another process) extended the chain first. */
+const MAX_ATTEMPTS = 16;
+
+interface Head { seq: number; hash: string; recorded: string }
+
 /**
- * The append-only, hash-chained disclosure log (design.md §6). append() holds the log's lock for
- * its whole transaction, so seq, recorded and prevHash are read and extended by one writer at a
- * time: the chain stays linear under any concurrency. The database refuses UPDATE and DELETE
+ * The append-only, hash-chained disclosure log (design.md §6). The database refuses UPDATE and DELETE
  * (triggers, migrations 001).
+ *
+ * The chain stays linear under any concurrency, across processes, because `seq` is the primary key: an
+ * append computes its entries from the chain head it knows (seq, hash, recorded) and inserts them in one
+ * statement; if another writer extended the chain meanwhile, the first seq it inserts already exists, the
+ * statement fails as a whole on the key, and the append reads the real head and tries again. The head an
+ * append succeeded with is kept for the next one, so a steady writer reads nothing: one statement (one
+ * round trip on PostgreSQL, one commit) per append. Appends larger than SINGLE_STATEMENT_ROWS run in a
+ * transaction holding the log's lock, reading the head inside it.
  */
 export class SqlDisclosureLog implements DisclosureLog {
+  private head: Head | undefined;
+  private readonly inProcess = new Mutex();
+
   constructor(
     private readonly db: SqlExecutor,
     private readonly clock: Clock,
   ) {}
 
   /** Resolves after commit (synchronous=FULL / synchronous_commit=on make the commit durable). */
-  append(entries: DisclosureInput[]): Promise<DisclosureEntry[]> {
-    if (entries.length === 0) return Promise.resolve([]);
-    return this.db.transaction(
+  async append(entries: DisclosureInput[]): Promise<DisclosureEntry[]> {
+    if (entries.length === 0) return [];
+    // One append at a time in this process: the head it knows stays current, and only another process's
+    // appends can make a statement fail on the key.
+    const release = await this.inProcess.acquire();
+    try {
+      return entries.length > SINGLE_STATEMENT_ROWS ? await this.appendLocked(entries) : await this.appendOne(entries);
+    } finally {
+      release();
+    }
+  }
+
+  private async appendOne(entries: DisclosureInput[]): Promise<DisclosureEntry[]> {
+    for (let attempt = 1; ; attempt++) {
+      const head = this.head ?? (await this.readHead(this.db));
+      const out = this.chain(entries, head);
+      try {
+        await this.db.run(insertStatement(out.length), out.flatMap(toRow));
+      } catch (err) {
+        this.head = undefined;
+        if (!isUniqueViolation(err) || attempt >= MAX_ATTEMPTS) throw err;
+        continue;
+      }
+      this.head = headOf(out);
+      return out;
+    }
+  }
+
+  private async appendLocked(entries: DisclosureInput[]): Promise<DisclosureEntry[]> {
+    this.head = undefined;
+    const out = await this.db.transaction(
       async (tx) => {
-        const [last] = await tx.all<{ seq: number; hash: string; recorded: string }>(
-          'SELECT seq, hash, recorded FROM disclosure_log ORDER BY seq DESC LIMIT 1',
-        );
-        const now = isoNow(this.clock);
-        // Never decreasing, even if the clock steps back.
-        const recorded = last && last.recorded > now ? last.recorded : now;
-        let seq = last ? Number(last.seq) : 0;
-        let prevHash = last?.hash ?? GENESIS_HASH;
-        const out: DisclosureEntry[] = [];
-        for (const input of entries) {
-          seq += 1;
-          const entry = { ...copyInput(input), seq, recorded };
-          const hash = disclosureHash(prevHash, entry);
-          out.push({ ...entry, prevHash, hash });
-          prevHash = hash;
-        }
-        await tx.insert([{ table: 'disclosure_log', columns: COLUMNS, rows: out.map(toRow) }]);
-        return out;
+        const chained = this.chain(entries, await this.readHead(tx));
+        await tx.insert([{ table: 'disclosure_log', columns: COLUMNS, rows: chained.map(toRow) }]);
+        return chained;
       },
       { lock: 'disclosure-log' },
     );
+    this.head = headOf(out);
+    return out;
+  }
+
+  private async readHead(db: SqlExecutor): Promise<Head | undefined> {
+    const [last] = await db.all<{ seq: number; hash: string; recorded: string }>(
+      'SELECT seq, hash, recorded FROM disclosure_log ORDER BY seq DESC LIMIT 1',
+    );
+    return last && { seq: Number(last.seq), hash: last.hash, recorded: last.recorded };
+  }
+
+  /** The entries extending `head`: consecutive seqs, each hashed over its predecessor. */
+  private chain(entries: DisclosureInput[], head: Head | undefined): DisclosureEntry[] {
+    const now = isoNow(this.clock);
+    // Never decreasing, even if the clock steps back.
+    const recorded = head && head.recorded > now ? head.recorded : now;
+    let seq = head?.seq ?? 0;
+    let prevHash = head?.hash ?? GENESIS_HASH;
+    const out: DisclosureEntry[] = [];
+    for (const input of entries) {
+      seq += 1;
+      const entry = { ...copyInput(input), seq, recorded };
+      const hash = disclosureHash(prevHash, entry);
+      out.push({ ...entry, prevHash, hash });
+      prevHash = hash;
+    }
+    return out;
   }
 
   async listByPatient(
@@ -101,6 +158,15 @@ function copyInput(e: DisclosureInput): DisclosureInput {
 }
 
 const jsonCopy = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
+
+const headOf = (out: DisclosureEntry[]): Head => {
+  const last = out[out.length - 1] as DisclosureEntry;
+  return { seq: last.seq, hash: last.hash, recorded: last.recorded };
+};
+
+const TUPLE = `(${COLUMNS.map(() => '?').join(', ')})`;
+const insertStatement = (rows: number) =>
+  `INSERT INTO disclosure_log (${COLUMNS.join(', ')}) VALUES ${Array(rows).fill(TUPLE).join(', ')}`;
 
 function toRow(e: DisclosureEntry): SqlValue[] {
   return [
