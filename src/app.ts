@@ -108,11 +108,14 @@ export async function loadPartnerFiles(stores: Stores, dir: string): Promise<voi
       ...(declared.agreement ?? before?.agreement ? { agreement: declared.agreement ?? before?.agreement } : {}),
     };
     if (before && comparable(before) === comparable(p)) continue;
-    const saved = await stores.partners.upsert(p);
     const view = (x: Partner) => ({ ...x, jwks: undefined, keys: x.jwks?.keys.map((k) => k.kid) ?? [], createdAt: undefined, updatedAt: undefined });
-    await stores.adminTrail.record({
-      actor: `config:${dir}`, action: 'partner.upsert', target: `partner/${p.id}`,
-      ...(before ? { before: JSON.parse(JSON.stringify(view(before))) } : {}), after: JSON.parse(JSON.stringify(view(saved))),
+    // The change and its trail entry commit together.
+    await stores.atomically(async () => {
+      const saved = await stores.partners.upsert(p);
+      await stores.adminTrail.record({
+        actor: `config:${dir}`, action: 'partner.upsert', target: `partner/${p.id}`,
+        ...(before ? { before: JSON.parse(JSON.stringify(view(before))) } : {}), after: JSON.parse(JSON.stringify(view(saved))),
+      });
     });
   }
 }

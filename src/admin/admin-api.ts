@@ -1,7 +1,8 @@
 /**
  * The administration API (/admin), transport-independent: partner agreements, partner status, the admin
  * trail, accounting suspensions, the administrator's view of a patient's disclosures, and policy
- * explanations. Every change is written to the admin trail (who, when, before, after) in the same call.
+ * explanations. Every change is written to the admin trail (who, when, before, after) in the same
+ * transaction as the change itself: both are committed, or neither.
  *
  * Who: a partner of kind `internal` holding the admin scope each operation names (auth/scopes.ts
  * ADMIN_SCOPES); anyone else gets 403. The actor in the trail is `partner:<id>` (plus the user, when one is
@@ -24,7 +25,7 @@ import type { Partner, PartnerStatus, Stores } from '../store/types.js';
 export type AdminScope = 'admin/partners.read' | 'admin/partners.write' | 'admin/accounting.read' | 'admin/accounting.write' | 'admin/policy.read';
 
 export interface AdminDeps {
-  stores: Pick<Stores, 'partners' | 'adminTrail' | 'accounting' | 'resources'>;
+  stores: Pick<Stores, 'partners' | 'adminTrail' | 'accounting' | 'resources' | 'atomically'>;
   accounting: AccountingService;
   consents: ConsentSource;
   clock: Clock;
@@ -100,18 +101,23 @@ export function createAdminApi(d: AdminDeps): AdminApi {
         throw badRequest((err as Error).message, 'GW_INVALID_AGREEMENT');
       }
       const { partnerId: _p, ...agreement } = parsed;
-      const { createdAt: _c, updatedAt: _u, ...registration } = partner;
-      const saved = await d.stores.partners.upsert({ ...registration, agreement });
-      await record(p, 'agreement.update', `partner/${id}`, partner.agreement ?? { default: partner.kind }, agreement);
-      return view(saved);
+      return view(await d.stores.atomically(async () => {
+        const current = await partnerOr404(id);
+        const { createdAt: _c, updatedAt: _u, ...registration } = current;
+        const saved = await d.stores.partners.upsert({ ...registration, agreement });
+        await record(p, 'agreement.update', `partner/${id}`, current.agreement ?? { default: current.kind }, agreement);
+        return saved;
+      }));
     },
     async deleteAgreement(p, id) {
       requireAdmin(p, 'admin/partners.write');
-      const partner = await partnerOr404(id);
-      const { createdAt: _c, updatedAt: _u, agreement: before, ...registration } = partner;
-      const saved = await d.stores.partners.upsert(registration);
-      await record(p, 'agreement.reset', `partner/${id}`, before, { default: partner.kind });
-      return view(saved);
+      return view(await d.stores.atomically(async () => {
+        const partner = await partnerOr404(id);
+        const { createdAt: _c, updatedAt: _u, agreement: before, ...registration } = partner;
+        const saved = await d.stores.partners.upsert(registration);
+        await record(p, 'agreement.reset', `partner/${id}`, before, { default: partner.kind });
+        return saved;
+      }));
     },
     async setStatus(p, id, body) {
       requireAdmin(p, 'admin/partners.write');
@@ -119,10 +125,12 @@ export function createAdminApi(d: AdminDeps): AdminApi {
       if (typeof status !== 'string' || !STATUSES.includes(status as PartnerStatus)) {
         throw badRequest(`status must be one of ${STATUSES.join(', ')}`, 'GW_INVALID_STATUS');
       }
-      const before = await partnerOr404(id);
-      const saved = await d.stores.partners.setStatus(id, status as PartnerStatus);
-      await record(p, 'partner.status', `partner/${id}`, { status: before.status }, { status });
-      return view(saved as Partner);
+      return view(await d.stores.atomically(async () => {
+        const before = await partnerOr404(id);
+        const saved = await d.stores.partners.setStatus(id, status as PartnerStatus);
+        await record(p, 'partner.status', `partner/${id}`, { status: before.status }, { status });
+        return saved as Partner;
+      }));
     },
     async trail(p, q) {
       requireAdmin(p, 'admin/partners.read');
@@ -157,9 +165,11 @@ export function createAdminApi(d: AdminDeps): AdminApi {
         throw badRequest('invalid suspension: name the agency\'s partner id (recipientPartnerId): a suspension covers disclosures to that agency only', 'GW_INVALID_SUSPENSION');
       }
       const { id, patient, recordedAt: _r, ...rest } = suspension;
-      const stored = await d.stores.accounting.addSuspension({ id, ...(patient ? { patient } : {}), body: rest as unknown as Record<string, unknown> });
-      await record(p, 'suspension.add', `suspension/${id}`, undefined, stored);
-      return stored;
+      return d.stores.atomically(async () => {
+        const stored = await d.stores.accounting.addSuspension({ id, ...(patient ? { patient } : {}), body: rest as unknown as Record<string, unknown> });
+        await record(p, 'suspension.add', `suspension/${id}`, undefined, stored);
+        return stored;
+      });
     },
     async accounting(p, patient, q) {
       requireAdmin(p, 'admin/accounting.read');

@@ -150,14 +150,14 @@ partners.command('add').description('register (or replace) a partner')
     try {
       partner = parsePartner({ id: o.id, name: o.name, kind: o.kind, scopes: o.scope, address: o.address, jwks, jwksUrl: o.jwksUrl }, 'fxg partners add');
     } catch (err) { fail((err as Error).message); }
-    await withStores(async (s) => {
+    await withStores((s) => s.atomically(async () => {
       const before = await s.partners.get(o.id);
       const saved = await s.partners.upsert({ ...partner!, status: partner!.status ?? 'active' });
       await s.adminTrail.record({
         actor: `cli:${userInfo().username}`, action: 'partner.upsert', target: `partner/${o.id}`,
         ...(before ? { before: registrationView(before) } : {}), after: registrationView(saved),
       });
-    });
+    }));
     process.stdout.write(`partner ${o.id} registered (active)\n`);
   });
 partners.command('list').description('list partners').action(async () => {
@@ -166,14 +166,14 @@ partners.command('list').description('list partners').action(async () => {
 });
 for (const [cmd, status, verb] of [['suspend', 'suspended', 'suspended: its tokens stop working at once'], ['activate', 'active', 'active'], ['terminate', 'terminated', 'terminated']] as const) {
   partners.command(cmd).argument('<id>').description(`mark a partner ${status}`).action(async (id: string) => {
-    const p = await withStores(async (s) => {
+    const p = await withStores((s) => s.atomically(async () => {
       const before = await s.partners.get(id);
       const after = await s.partners.setStatus(id, status);
       if (before && after) {
         await s.adminTrail.record({ actor: `cli:${userInfo().username}`, action: 'partner.status', target: `partner/${id}`, before: { status: before.status }, after: { status } });
       }
       return after;
-    });
+    }));
     if (!p) fail(`no partner ${id}`);
     process.stdout.write(`partner ${id} ${verb}\n`);
   });
@@ -237,8 +237,10 @@ partners.command('agreement').description('show a partner\'s agreement, set it f
       const actor = `cli:${userInfo().username}`;
       const { createdAt: _c, updatedAt: _u, agreement: before, ...registration } = p;
       if (o.reset) {
-        await s.partners.upsert(registration);
-        await s.adminTrail.record({ actor, action: 'agreement.reset', target: `partner/${id}`, ...(before ? { before } : {}), after: { default: p.kind } });
+        await s.atomically(async () => {
+          await s.partners.upsert(registration);
+          await s.adminTrail.record({ actor, action: 'agreement.reset', target: `partner/${id}`, ...(before ? { before } : {}), after: { default: p.kind } });
+        });
         process.stdout.write(`partner ${id}: agreement reset to the defaults for ${p.kind}\n`);
         return;
       }
@@ -248,8 +250,10 @@ partners.command('agreement').description('show a partner\'s agreement, set it f
           parsed = parseAgreement({ ...(parseYaml(readFileSync(o.file, 'utf8')) as Record<string, unknown>), partnerId: id }, o.file);
         } catch (err) { fail((err as Error).message); }
         const { partnerId: _p, ...agreement } = parsed!;
-        await s.partners.upsert({ ...registration, agreement });
-        await s.adminTrail.record({ actor, action: 'agreement.update', target: `partner/${id}`, before: before ?? { default: p.kind }, after: agreement });
+        await s.atomically(async () => {
+          await s.partners.upsert({ ...registration, agreement });
+          await s.adminTrail.record({ actor, action: 'agreement.update', target: `partner/${id}`, before: before ?? { default: p.kind }, after: agreement });
+        });
         process.stdout.write(`partner ${id}: agreement updated\n`);
         return;
       }

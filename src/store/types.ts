@@ -311,6 +311,11 @@ export interface Stores {
   ingestErrors: IngestErrorQueue;
   adminTrail: AdminTrail;
   accounting: AccountingRecords;
+  /**
+   * Runs fn in one transaction: every store call made from fn's async context joins it, so a change and
+   * its admin-trail entry are committed together or not at all.
+   */
+  atomically<T>(fn: () => Promise<T>): Promise<T>;
   /** Throws when the database cannot be reached (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;

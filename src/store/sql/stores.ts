@@ -34,6 +34,7 @@ export function buildStores(
     ingestErrors: new SqlIngestErrorQueue(db, deps.clock),
     adminTrail: new SqlAdminTrail(db, deps.clock),
     accounting: new SqlAccountingRecords(db, deps.clock),
+    atomically: (fn) => db.transaction(() => fn()),
     ...lifecycle,
   };
 }
