@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { Resource } from '@medplum/fhirtypes';
-import { loadFhirDefinitions } from '../../src/core/fhir-definitions.js';
+import { evalFhirPathTyped, parseFhirPath, toTypedValue } from '@medplum/core';
+import type { Bundle, Resource } from '@medplum/fhirtypes';
+import { loadFhirDefinitions, PROJECT_ROOT } from '../../src/core/fhir-definitions.js';
 import {
   createIndexer,
+  followMembers,
+  memberPath,
+  splitUnion,
   fhirDateRange,
   INDEX_TEXT_MAX,
   indexKey,
@@ -13,7 +19,8 @@ import {
   type IndexRows,
 } from '../../src/store/indexer.js';
 
-const indexer = createIndexer(loadFhirDefinitions());
+const defs = loadFhirDefinitions();
+const indexer = createIndexer(defs);
 const index = (r: Resource): IndexRows => indexer.index(r);
 /** The rows of one kind for one parameter code, without the code. */
 const rowsOf = (rows: IndexRows, kind: keyof Omit<IndexRows, 'compartment'>, code: string): Array<Record<string, unknown>> =>
@@ -185,5 +192,71 @@ describe('indexer', () => {
     const rows = index(observation);
     const keys = rows.token.map((r) => JSON.stringify(r));
     assert.equal(new Set(keys).size, keys.length);
+  });
+});
+
+describe('indexer: member paths followed without the FHIRPath engine', () => {
+  const SYNTHEA_DIR = join(PROJECT_ROOT, '..', 'shared', 'data', 'synthea');
+
+  function corpus(): Resource[] {
+    const out: Resource[] = [];
+    for (const f of ['demo/demo-patients.json', 'fhir/clinical-seed.json']) {
+      const b = JSON.parse(readFileSync(join(PROJECT_ROOT, 'fixtures', f), 'utf8')) as Bundle;
+      out.push(...(b.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : [])));
+    }
+    if (existsSync(SYNTHEA_DIR)) {
+      for (const f of readdirSync(SYNTHEA_DIR).filter((n) => n.endsWith('.json')).sort().slice(0, 2)) {
+        const b = JSON.parse(readFileSync(join(SYNTHEA_DIR, f), 'utf8')) as Bundle;
+        out.push(...(b.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : [])));
+      }
+    }
+    return out;
+  }
+
+  /** The resource with one top-level property emptied in each way the engine treats specially. */
+  function variants(r: Resource): Resource[] {
+    const out: Resource[] = [r];
+    for (const k of Object.keys(r).filter((k) => k !== 'resourceType').slice(0, 6)) {
+      for (const v of ['', [], {}, [''], [{}], [null], 0, false]) out.push({ ...r, [k]: v } as Resource);
+      out.push({ ...r, [`_${k}`]: { extension: [{ url: 'x', valueString: 'y' }] } } as Resource);
+    }
+    return out;
+  }
+
+  it('gives what evalFhirPathTyped gives, for every plain member-path parameter of every resource', () => {
+    let compared = 0;
+    let paths = 0;
+    for (const resource of corpus()) {
+      for (const p of defs.searchParams(resource.resourceType).values()) {
+        for (const expr of splitUnion(p.expression)) {
+          const path = memberPath(resource.resourceType, expr);
+          if (!path) continue;
+          paths++;
+          const atom = parseFhirPath(expr);
+          for (const r of variants(resource)) {
+            const direct = followMembers(r, path);
+            if (direct === undefined) continue;
+            let engine: unknown;
+            try {
+              engine = evalFhirPathTyped(atom, [toTypedValue(r)]);
+            } catch {
+              continue; // the indexer indexes nothing then, and so does the direct path's caller on such input
+            }
+            assert.deepEqual(direct, engine, `${resource.resourceType} ${expr} on ${JSON.stringify(r).slice(0, 200)}`);
+            compared++;
+          }
+        }
+      }
+    }
+    assert.ok(paths > 500 && compared > 5000, `${paths} parameter paths, ${compared} comparisons`);
+  });
+
+  it('leaves choice elements, casts and functions to the engine', () => {
+    assert.equal(memberPath('Observation', 'Observation.value'), undefined);
+    assert.equal(memberPath('Observation', '(Observation.value as Quantity)'), undefined);
+    assert.equal(memberPath('Observation', "Observation.code.where(text = 'x')"), undefined);
+    assert.equal(memberPath('Patient', 'Observation.code'), undefined);
+    assert.deepEqual(memberPath('Observation', 'Observation.component.code')?.steps, [
+      { name: 'component', type: 'ObservationComponent' }, { name: 'code', type: 'CodeableConcept' }]);
   });
 });
