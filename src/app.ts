@@ -151,7 +151,7 @@ export async function createApp(deps: AppDeps): Promise<Gateway> {
 
   const consents = consentSource(stores);
   const policy = createPolicy({ defs, clock, consents });
-  const audit = createAudit({ log: stores.disclosures, defs, logger: log });
+  const audit = createAudit({ log: stores.disclosures, defs, logger: log, inTransaction: () => stores.inTransaction() });
   const limits = config.fhir;
   const api = createFhirApi({ store: stores.resources, policy, audit, defs, clock, log, fhirBase, limits });
   const auditEvents = createAuditEventSearch({

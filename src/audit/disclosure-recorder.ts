@@ -3,6 +3,7 @@
  * Concurrent requests are group-committed: entries queued in the same turn of the event loop are
  * appended in one transaction (one fsync), and every caller waits for that commit.
  */
+import { AsyncResource } from 'node:async_hooks';
 import type { Resource } from '@medplum/fhirtypes';
 import type { FhirDefinitions } from '../core/fhir-definitions.js';
 import type { Logger } from '../core/logger.js';
@@ -83,7 +84,17 @@ function describe(resources: Resource[], channel: string): string {
   return `${what} disclosed by ${channel}`;
 }
 
-export function createAudit(o: { log: DisclosureLog; defs: FhirDefinitions; logger: Logger }): Audit {
+export function createAudit(o: {
+  log: DisclosureLog;
+  defs: FhirDefinitions;
+  logger: Logger;
+  /** Whether the caller is inside a store transaction (recording there is a programming error: see below). */
+  inTransaction?: () => boolean;
+}): Audit {
+  // Commits run in the async context the recorder was created in, never in the one of whichever request
+  // happened to schedule them: a request inside a store transaction must not pull other requests' entries
+  // into that transaction (its rollback would erase disclosures already answered for).
+  const outside = new AsyncResource('fxg.disclosure-commit');
   let queue: Pending[] = [];
   let scheduled = false;
   let inFlight: Promise<void> | undefined;
@@ -119,11 +130,16 @@ export function createAudit(o: { log: DisclosureLog; defs: FhirDefinitions; logg
     recordDisclosure(req) {
       const entries = disclosureEntries(o.defs, req);
       if (!entries.length) return Promise.resolve();
+      // A disclosure inside a write transaction would wait for that transaction's lock (SQLite) and could be
+      // rolled back with it: callers record after the transaction ends (see fhir/write.ts ConditionalMatches).
+      if (o.inTransaction?.()) {
+        return Promise.reject(new Error('a disclosure must be recorded after the store transaction ends, not inside it'));
+      }
       return new Promise<void>((resolve, reject) => {
         queue.push({ entries, resolve, reject });
         if (!scheduled) {
           scheduled = true;
-          setImmediate(() => void flush());
+          setImmediate(() => outside.runInAsyncScope(() => void flush()));
         }
       });
     },

@@ -194,9 +194,17 @@ async function runTransaction(
   // 2. Validate what will be stored: references to other entries' fullUrls are already `Type/id` (the id a
   // placeholder until the write assigns it), so a reference is checked against the type of the entry it names,
   // not reported as a urn:uuid of no type.
+  // Every entry's fullUrl names what the entry writes (a delete's too); two entries may not share one.
+  const typeOf = new Map<string, string>();
+  for (const w of plan) {
+    if (!w.req.fullUrl) continue;
+    if (typeOf.has(w.req.fullUrl)) {
+      throw atEntry(invalidBody(`fullUrl ${w.req.fullUrl} is used by more than one entry: references to it would be ambiguous`), w.req.index);
+    }
+    typeOf.set(w.req.fullUrl, w.type);
+  }
+  const fullUrls = new Set(typeOf.keys());
   const writes = plan.filter((w) => w.kind !== 'delete');
-  const fullUrls = new Set(writes.flatMap((w) => (w.req.fullUrl ? [w.req.fullUrl] : [])));
-  const typeOf = new Map(writes.flatMap((w) => (w.req.fullUrl ? [[w.req.fullUrl, w.type] as const] : [])));
   const slots = fullUrls.size ? writes.flatMap((w) => referenceSlots(w.resource, fullUrls)) : [];
   for (const s of slots) s.holder.reference = `${typeOf.get(s.fullUrl)}/bundle-entry`;
   const reports = writes.map((w) => validateForIngest(deps.defs, w.resource as Resource, { location: `Bundle.entry[${w.req.index}].resource` }));
@@ -208,17 +216,22 @@ async function runTransaction(
   assertUniqueTargets(plan);
 
   // 2. Apply atomically.
+  // Conditional creates that found their resource: recorded as disclosed once the transaction has committed
+  // (a rolled-back transaction reveals nothing), before the response names them.
+  const revealed: Array<() => Promise<void>> = [];
   const responses = await deps.store.transaction(async (tx) => {
     const out = new Map<number, BundleEntry>();
     const idMap = new Map<string, string>();
+    revealed.length = 0;
 
     for (const w of plan) {
       if (w.kind !== 'create' || w.req.ifNoneExist === undefined) continue;
       try {
         const matches = await findConditionalMatches(deps, catalogue, tx, ctx, w.type, w.req.ifNoneExist);
-        if (matches.length > 1) throw multipleMatches();
-        const existing = matches[0];
+        if (matches.resources.length > 1) throw multipleMatches();
+        const existing = matches.resources[0];
         if (existing) {
+          revealed.push(matches.recordRevealed);
           w.id = existing.id as string;
           out.set(w.req.index, { response: { status: statusLine(200), location: versionUrl(deps.fhirBase, existing), ...etagOf(existing) } });
         }
@@ -245,6 +258,7 @@ async function runTransaction(
     }
     return out;
   });
+  for (const record of revealed) await record();
 
   return {
     resourceType: 'Bundle',

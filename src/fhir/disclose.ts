@@ -54,23 +54,53 @@ export async function release(
   channel: DisclosureChannel,
   candidates: Resource[],
 ): Promise<Released> {
+  const screened = await screen(deps, ctx, channel, candidates);
+  await recordScreened(deps, ctx, decision, channel, screened);
+  const { legalBasisByPatient: _l, ...released } = screened;
+  return released;
+}
+
+export interface Screened extends Released {
+  legalBasisByPatient: Map<string, string>;
+}
+
+/**
+ * The first half of release: what policy lets leave, not yet recorded. Only for a caller that must record
+ * later (inside a store transaction, where recording would wait for the transaction's own lock): it records
+ * with recordScreened after the transaction ends and before it responds, and only what the response reveals.
+ */
+export async function screen(
+  deps: Pick<FhirDeps, 'policy'>,
+  ctx: FhirContext,
+  channel: DisclosureChannel,
+  candidates: Resource[],
+): Promise<Screened> {
   const use = channel === 'search' || channel === 'audit' ? 'search' : 'read';
   const out = candidates.length
     ? await deps.policy.release(ctx.principal, candidates, use)
     : { resources: [], obligations: [], legalBasisByPatient: new Map<string, string>() };
   const resources = out.obligations.some((o) => o.kind === 'redisclosure-notice') ? out.resources.map(markNoRedisclosure) : out.resources;
-  if (resources.length) {
-    await deps.audit.recordDisclosure({
-      principal: ctx.principal,
-      purposeOfUse: decision.purposeOfUse,
-      legalBasis: decision.legalBasis,
-      ...(out.legalBasisByPatient.size ? { legalBasisByPatient: out.legalBasisByPatient } : {}),
-      channel,
-      resources,
-      requestId: ctx.requestId,
-    });
-  }
-  return { resources, dropped: candidates.length - resources.length, obligations: out.obligations };
+  return { resources, dropped: candidates.length - resources.length, obligations: out.obligations, legalBasisByPatient: out.legalBasisByPatient };
+}
+
+/** The second half of release: records the disclosure of what was screened (nothing when nothing remains). */
+export async function recordScreened(
+  deps: Pick<FhirDeps, 'audit'>,
+  ctx: FhirContext,
+  decision: Permit,
+  channel: DisclosureChannel,
+  screened: Screened,
+): Promise<void> {
+  if (!screened.resources.length) return;
+  await deps.audit.recordDisclosure({
+    principal: ctx.principal,
+    purposeOfUse: decision.purposeOfUse,
+    legalBasis: decision.legalBasis,
+    ...(screened.legalBasisByPatient.size ? { legalBasisByPatient: screened.legalBasisByPatient } : {}),
+    channel,
+    resources: screened.resources,
+    requestId: ctx.requestId,
+  });
 }
 
 const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';

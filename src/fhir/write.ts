@@ -13,7 +13,7 @@ import { assertValid } from '../mapping/validate.js';
 import type { ResourceStore } from '../store/types.js';
 import type { FhirContext, FhirDeps, FhirResponse } from './types.js';
 import type { ResourceCatalogue } from './resource-catalogue.js';
-import { anyVisible, authorize, isNarrowed, release } from './disclose.js';
+import { anyVisible, authorize, isNarrowed, recordScreened, screen } from './disclose.js';
 import { idMismatch, invalidBody, invalidIfMatch, multipleMatches, writeForbidden } from './errors.js';
 import { parsePrefer, type ReturnPreference } from './prefer.js';
 import { parseIfMatch, versionHeaders, versionUrl } from './response.js';
@@ -60,7 +60,7 @@ export async function findConditionalMatches(
   ctx: FhirContext,
   type: string,
   criteria: string,
-): Promise<Resource[]> {
+): Promise<ConditionalMatches> {
   const params = [...new URLSearchParams(criteria.startsWith('?') ? criteria.slice(1) : criteria)];
   if (!params.length) throw invalidBody('If-None-Exist needs search criteria');
   const parsed = parseSearch(catalogue, type, params, { strict: true, limits: { defaultCount: 2, maxCount: 2 }, fhirBase: deps.fhirBase });
@@ -70,7 +70,22 @@ export async function findConditionalMatches(
   const result = await store.search({
     resourceType: type, filters: parsed.filters, ...(narrowed ? { narrow: decision.narrow } : {}), count: 2, offset: 0,
   });
-  return (await release(deps, ctx, decision, 'search', result.resources)).resources;
+  const screened = await screen(deps, ctx, 'search', result.resources);
+  return {
+    resources: screened.resources,
+    // Only the one match a response names is revealed; more than one is refused (412) and reveals none.
+    recordRevealed: () => recordScreened(deps, ctx, decision, 'search', screened),
+  };
+}
+
+/**
+ * What a conditional create found, screened by policy but not yet recorded: the search runs inside the write
+ * transaction, and a disclosure is recorded only once that transaction has ended (recordRevealed), before the
+ * response that names the match leaves.
+ */
+export interface ConditionalMatches {
+  resources: Resource[];
+  recordRevealed: () => Promise<void>;
 }
 
 /** Authorizes and stores a new resource (already sanitized and validated) with an optional chosen id. */
@@ -176,13 +191,14 @@ export async function createInteraction(
   const outcome = await deps.store.transaction(async (tx) => {
     if (headers.ifNoneExist !== undefined) {
       const matches = await findConditionalMatches(deps, catalogue, tx, ctx, type, headers.ifNoneExist);
-      if (matches.length > 1) throw multipleMatches();
-      if (matches[0]) return { existing: matches[0] };
+      if (matches.resources.length > 1) throw multipleMatches();
+      if (matches.resources[0]) return { existing: matches.resources[0], matches };
     }
     return { saved: await storeCreate(deps, tx, ctx, resource) };
   });
   if (outcome.existing) {
     const existing = outcome.existing;
+    await outcome.matches.recordRevealed();
     return {
       status: 200,
       headers: { location: versionUrl(deps.fhirBase, existing), ...versionHeaders(existing) },

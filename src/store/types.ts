@@ -316,6 +316,8 @@ export interface Stores {
    * its admin-trail entry are committed together or not at all.
    */
   atomically<T>(fn: () => Promise<T>): Promise<T>;
+  /** Whether a store call made now (from this async context) would run inside an open transaction. */
+  inTransaction(): boolean;
   /** Throws when the database cannot be reached (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;

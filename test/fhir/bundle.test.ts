@@ -115,6 +115,29 @@ describe('transaction and batch', () => {
     assert.equal((await h.call(SYSTEM, 'GET', 'Observation/obs-txn-del')).status, 410);
   });
 
+  it('resolves references to a deleted entry\'s fullUrl, and refuses a fullUrl two entries share', async () => {
+    await h.seed({ resourceType: 'Observation', id: 'obs-txn-del-2', status: 'final', code: { text: 'd' }, subject: { reference: 'Patient/alice' } });
+    const del = 'urn:uuid:5b8f0c58-0000-4000-8000-0000000000d1';
+    const res = await h.call(SYSTEM, 'POST', '', {
+      body: txn([
+        { fullUrl: del, request: { method: 'DELETE', url: 'Observation/obs-txn-del-2' } },
+        post('urn:uuid:5b8f0c58-0000-4000-8000-0000000000d2', {
+          resourceType: 'Provenance', target: [{ reference: del }], recorded: '2024-01-01T00:00:00Z',
+          agent: [{ who: { reference: 'Organization/org-1' } }],
+        }),
+      ]),
+      headers: { prefer: 'return=representation' },
+    });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const provenance = (res.body as Bundle).entry?.[1]?.resource as { target?: Array<{ reference?: string }> };
+    assert.deepEqual(provenance.target, [{ reference: 'Observation/obs-txn-del-2' }]);
+
+    const shared = 'urn:uuid:5b8f0c58-0000-4000-8000-0000000000d3';
+    const dup = await h.call(SYSTEM, 'POST', '', { body: txn([post(shared, patient('T-dup-1')), post(shared, patient('T-dup-2'))]) });
+    assert.equal(dup.status, 400);
+    assert.match(JSON.stringify(dup.body), /more than one entry/);
+  });
+
   it('refuses GET entries, nested Bundles, other Bundle types and too many entries (F-13)', async () => {
     const get = await h.call(SYSTEM, 'POST', '', { body: txn([{ request: { method: 'GET', url: 'Patient/alice' } }]) });
     assert.equal(get.status, 400);

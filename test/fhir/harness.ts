@@ -64,7 +64,7 @@ export async function createHarness(o: { limits?: Partial<FhirLimits>; audit?: (
   const defs = loadFhirDefinitions();
   const clock = new ManualClock(Date.UTC(2026, 0, 1));
   const stores = await openSqliteStores({ filename: ':memory:', clock, defs });
-  const realAudit = createAudit({ log: stores.disclosures, defs, logger: silentLogger });
+  const realAudit = createAudit({ log: stores.disclosures, defs, logger: silentLogger, inTransaction: () => stores.inTransaction() });
   const deps: FhirDeps = {
     store: stores.resources,
     policy: createPolicy({ defs, clock }),

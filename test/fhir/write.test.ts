@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Observation, OperationOutcome, Patient } from '@medplum/fhirtypes';
+import { verifyDisclosureLog } from '../../src/audit/verify.js';
 import { createHarness, FHIR_BASE, fixture, gwCode, principal, SYSTEM, type Harness } from './harness.js';
 
 const US_CORE_PATIENT = 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient';
@@ -122,6 +123,31 @@ describe('writes', () => {
       assert.equal(again.headers?.location, first.headers?.location);
       assert.equal((await h.call(SYSTEM, 'POST', 'Patient', { body, headers: { ifNoneExist: 'family=Newman' } })).status, 412);
       assert.equal((await h.call(SYSTEM, 'POST', 'Patient', { body, headers: { ifNoneExist: 'nonsense=1' } })).status, 400);
+    });
+
+    it('records the match a conditional create reveals, after its transaction, and nothing for 412', async () => {
+      const id = (await h.call(SYSTEM, 'POST', 'Patient', { body: newPatient({ identifier: [{ system: 'urn:example:mrn', value: 'COND-2' }] }) }))
+        .headers?.location?.split('/')[5] as string;
+      const before = (await h.disclosures(id)).length;
+      const again = await h.call(SYSTEM, 'POST', 'Patient', { body: newPatient(), headers: { ifNoneExist: 'identifier=urn:example:mrn|COND-2' } });
+      assert.equal(again.status, 200);
+      const after = await h.disclosures(id);
+      assert.equal(after.length, before + 1);
+      assert.equal(after.at(-1)?.channel, 'search');
+      const count = await h.stores.disclosures.count();
+      assert.equal((await h.call(SYSTEM, 'POST', 'Patient', { body: newPatient(), headers: { ifNoneExist: 'family=Newman' } })).status, 412);
+      assert.equal(await h.stores.disclosures.count(), count);
+      assert.deepEqual((await verifyDisclosureLog(h.stores.disclosures)).ok, true);
+    });
+
+    it('refuses to record a disclosure inside a store transaction (it would wait on that transaction\'s own lock)', async () => {
+      const alice = await h.stores.resources.read('Patient', 'alice');
+      await assert.rejects(
+        h.stores.resources.transaction(() => h.deps.audit.recordDisclosure({
+          principal: SYSTEM, purposeOfUse: 'TREAT', legalBasis: 'tpo', channel: 'read', resources: [alice], requestId: 'r-tx',
+        })),
+        /after the store transaction ends/,
+      );
     });
   });
 

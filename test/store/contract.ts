@@ -657,6 +657,17 @@ export function storeContract(name: string, open: OpenStores, opts: ContractOpti
         }
       });
 
+      it('keeps the chain whole when an append inside a transaction is rolled back with it', async () => {
+        await stores.disclosures.append([disclosure('p1', 1)]);
+        await assert.rejects(stores.atomically(async () => {
+          await stores.disclosures.append([disclosure('p1', 2)]);
+          throw new Error('rolled back');
+        }), /rolled back/);
+        await stores.disclosures.append([disclosure('p1', 3)]);
+        assert.equal(await verifyChain(), 2);
+        assert.deepEqual((await stores.disclosures.scan(0, 10)).map((e) => e.tokenId), ['jti-1', 'jti-3']);
+      });
+
       it('never lets recorded go backwards when the clock does', async () => {
         await stores.disclosures.append([disclosure('p1', 1)]);
         clock.advance(-3_600_000);

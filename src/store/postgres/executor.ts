@@ -102,6 +102,10 @@ export class PgExecutor implements SqlExecutor {
     return tx && !tx.closed ? tx : undefined;
   }
 
+  inTransaction(): boolean {
+    return this.active() !== undefined;
+  }
+
   all<R extends Row = Row>(sql: string, params: readonly SqlValue[] = []): Promise<R[]> {
     return this.active()?.all<R>(sql, params) ?? all<R>(this.shared, this.shared.pool, sql, params);
   }
@@ -160,6 +164,10 @@ class PgTransaction implements SqlExecutor {
     private readonly client: PoolClient,
     private readonly depth = 0,
   ) {}
+
+  inTransaction(): boolean {
+    return true;
+  }
 
   all<R extends Row = Row>(sql: string, params: readonly SqlValue[] = []): Promise<R[]> {
     this.assertOpen();

@@ -17,8 +17,8 @@ type LogRow = Record<(typeof COLUMNS)[number], unknown>;
 
 /** Entries per append that go in one INSERT statement; larger appends take the locked transaction. */
 const SINGLE_STATEMENT_ROWS = 64;
-/** Appends retried after another writer (another process) extended the chain first. */
-const MAX_ATTEMPTS = 16;
+/** Locked attempts before an append gives up (each one lost only to a writer that had not taken the lock). */
+const MAX_LOCKED_ATTEMPTS = 100;
 
 interface Head { seq: number; hash: string; recorded: string }
 
@@ -26,13 +26,17 @@ interface Head { seq: number; hash: string; recorded: string }
  * The append-only, hash-chained disclosure log (design.md §6). The database refuses UPDATE and DELETE
  * (triggers, migrations 001).
  *
- * The chain stays linear under any concurrency, across processes, because `seq` is the primary key: an
- * append computes its entries from the chain head it knows (seq, hash, recorded) and inserts them in one
- * statement; if another writer extended the chain meanwhile, the first seq it inserts already exists, the
- * statement fails as a whole on the key, and the append reads the real head and tries again. The head an
- * append succeeded with is kept for the next one, so a steady writer reads nothing: one statement (one
- * round trip on PostgreSQL, one commit) per append. Appends larger than SINGLE_STATEMENT_ROWS run in a
- * transaction holding the log's lock, reading the head inside it.
+ * The chain stays linear under any concurrency, across processes, because `seq` is the primary key: entries
+ * are computed from a chain head (seq, hash, recorded) and inserted as a whole; if another writer extended
+ * the chain first, the first seq already exists and the insert fails on the key, entirely.
+ * - Fast path: the head this process last committed is kept, and an append is one INSERT computed from it
+ *   (one round trip on PostgreSQL, one commit), without reading anything.
+ * - Otherwise (no head known, the fast insert lost to another process, more than SINGLE_STATEMENT_ROWS
+ *   entries, or the caller is inside a transaction of its own): a transaction holding the log's lock reads
+ *   the head and inserts, retried when it loses to a fast-path writer of another process. Locked writers
+ *   queue behind each other, so under contention every writer progresses.
+ * The head is kept only after an append committed in its own transaction: an append inside a caller's
+ * transaction may still be rolled back with it.
  */
 export class SqlDisclosureLog implements DisclosureLog {
   private head: Head | undefined;
@@ -50,40 +54,46 @@ export class SqlDisclosureLog implements DisclosureLog {
     // appends can make a statement fail on the key.
     const release = await this.inProcess.acquire();
     try {
-      return entries.length > SINGLE_STATEMENT_ROWS ? await this.appendLocked(entries) : await this.appendOne(entries);
+      const ownTransaction = !this.db.inTransaction();
+      const head = ownTransaction ? this.head : undefined;
+      this.head = undefined;
+      let out: DisclosureEntry[] | undefined;
+      if (head && entries.length <= SINGLE_STATEMENT_ROWS) out = await this.insertAfter(entries, head);
+      out ??= await this.appendLocked(entries);
+      if (ownTransaction) this.head = headOf(out);
+      return out;
     } finally {
       release();
     }
   }
 
-  private async appendOne(entries: DisclosureInput[]): Promise<DisclosureEntry[]> {
-    for (let attempt = 1; ; attempt++) {
-      const head = this.head ?? (await this.readHead(this.db));
-      const out = this.chain(entries, head);
-      try {
-        await this.db.run(insertStatement(out.length), out.flatMap(toRow));
-      } catch (err) {
-        this.head = undefined;
-        if (!isUniqueViolation(err) || attempt >= MAX_ATTEMPTS) throw err;
-        continue;
-      }
-      this.head = headOf(out);
+  /** One INSERT after `head`; undefined when another writer got there first. */
+  private async insertAfter(entries: DisclosureInput[], head: Head): Promise<DisclosureEntry[] | undefined> {
+    const out = this.chain(entries, head);
+    try {
+      await this.db.run(insertStatement(out.length), out.flatMap(toRow));
       return out;
+    } catch (err) {
+      if (isUniqueViolation(err)) return undefined;
+      throw err;
     }
   }
 
   private async appendLocked(entries: DisclosureInput[]): Promise<DisclosureEntry[]> {
-    this.head = undefined;
-    const out = await this.db.transaction(
-      async (tx) => {
-        const chained = this.chain(entries, await this.readHead(tx));
-        await tx.insert([{ table: 'disclosure_log', columns: COLUMNS, rows: chained.map(toRow) }]);
-        return chained;
-      },
-      { lock: 'disclosure-log' },
-    );
-    this.head = headOf(out);
-    return out;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction(
+          async (tx) => {
+            const chained = this.chain(entries, await this.readHead(tx));
+            await tx.insert([{ table: 'disclosure_log', columns: COLUMNS, rows: chained.map(toRow) }]);
+            return chained;
+          },
+          { lock: 'disclosure-log' },
+        );
+      } catch (err) {
+        if (!isUniqueViolation(err) || attempt >= MAX_LOCKED_ATTEMPTS || this.db.inTransaction()) throw err;
+      }
+    }
   }
 
   private async readHead(db: SqlExecutor): Promise<Head | undefined> {

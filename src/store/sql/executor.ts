@@ -37,6 +37,8 @@ export interface SqlExecutor {
    * context join the transaction; a nested transaction() becomes a savepoint.
    */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>, opts?: TransactionOptions): Promise<T>;
+  /** Whether a call made now (from this async context) would run inside an open transaction. */
+  inTransaction(): boolean;
 }
 
 /** Whether a driver error is a unique/primary-key violation (both drivers' codes). */

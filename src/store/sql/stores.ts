@@ -35,6 +35,7 @@ export function buildStores(
     adminTrail: new SqlAdminTrail(db, deps.clock),
     accounting: new SqlAccountingRecords(db, deps.clock),
     atomically: (fn) => db.transaction(() => fn()),
+    inTransaction: () => db.inTransaction(),
     ...lifecycle,
   };
 }

@@ -119,6 +119,10 @@ export class SqliteExecutor implements SqlExecutor {
     this.reader = reader && new Statements(reader);
   }
 
+  inTransaction(): boolean {
+    return this.conn.active() !== undefined;
+  }
+
   async all<R extends Row = Row>(sql: string, params: readonly SqlValue[] = []): Promise<R[]> {
     const tx = this.conn.active();
     if (tx) return tx.all<R>(sql, params);
@@ -178,6 +182,10 @@ class SqliteTransaction implements SqlExecutor {
     private readonly conn: Connection,
     private readonly depth = 0,
   ) {}
+
+  inTransaction(): boolean {
+    return true;
+  }
 
   async all<R extends Row = Row>(sql: string, params: readonly SqlValue[] = []): Promise<R[]> {
     this.assertOpen();
