@@ -129,12 +129,14 @@ class CleanCheck {
   private readonly resources: Resource[] = [];
 
   constructor(private readonly resource: Resource) {
-    this.root = { type: resource.resourceType, value: resource };
+    // Typed as medplum types it (toTypedValue): an object with a numeric `value` is a Quantity before it is
+    // a resource. Such a root is left to medplum (run() returns false).
+    this.root = toTypedValue(resource);
     this.resources.push(resource);
   }
 
   run(): boolean {
-    if (!this.resource.resourceType) return false;
+    if (!this.resource.resourceType || this.root.type !== this.resource.resourceType) return false;
     const schema = this.registry[this.root.type];
     if (!schema) return false;
     if (!this.constraintsHold(this.root, schema.constraints)) return false;
@@ -323,8 +325,13 @@ function elementKeyNamed(elements: Elements, name: string): string | undefined {
  * - ext-1 (every Extension): `extension.exists() != value.exists()`, where `value` is the value[x] choice
  *   resolved as medplum's FHIRPath resolves it (getTypedPropertyValue over the registered Extension schema).
  */
-const noContained = (tv: TypedValue): boolean | undefined =>
-  (tv.value && typeof tv.value === 'object' && (tv.value as Record<string, unknown>).contained === undefined ? true : undefined);
+const noContained = (tv: TypedValue): boolean | undefined => {
+  const object = tv.value as Record<string, unknown> | undefined;
+  if (!object || typeof object !== 'object') return undefined;
+  // medplum's FHIRPath resolves a name to the object itself when the object's resourceType is that name.
+  if (object.resourceType === 'contained') return undefined;
+  return object.contained === undefined ? true : undefined;
+};
 
 const PLAIN_INVARIANTS = new Map<string, (tv: TypedValue, registry: Record<string, InternalTypeSchema>) => boolean | undefined>([
   ['contained.contained.empty()', noContained],
@@ -334,6 +341,8 @@ const PLAIN_INVARIANTS = new Map<string, (tv: TypedValue, registry: Record<strin
     const object = tv.value as Record<string, unknown>;
     const element = registry.Extension?.elements['value[x]'];
     if (tv.type !== 'Extension' || !object || typeof object !== 'object' || !element) return undefined;
+    // A `resourceType` key changes what medplum's FHIRPath finds for `extension` or `value`: evaluate.
+    if ('resourceType' in object) return undefined;
     const ext = object.extension;
     if (ext !== undefined && !(Array.isArray(ext) && ext.length > 0)) return undefined;
     return (ext !== undefined) !== (valueOf(object, element) !== undefined);

@@ -20,7 +20,7 @@
  * (medplum would report nothing) skips medplum's element walk; every other resource gets medplum's report.
  * See: https://hl7.org/fhir/R4/validation.html
  */
-import { getAllDataTypes, OperationOutcomeError, parseStructureDefinition, validateResource, type InternalTypeSchema } from '@medplum/core';
+import { getAllDataTypes, OperationOutcomeError, parseStructureDefinition, toTypedValue, validateResource, type InternalTypeSchema } from '@medplum/core';
 import type { OperationOutcomeIssue, Resource, StructureDefinition } from '@medplum/fhirtypes';
 import type { FhirDefinitions } from '../core/fhir-definitions.js';
 import { provablyClean } from './clean-check.js';
@@ -76,6 +76,7 @@ export function validateForIngest(defs: FhirDefinitions, resource: Resource, opt
   const relocate = (i: OperationOutcomeIssue, gwCode: string) => toIssue(i, gwCode, resource.resourceType, opts.location);
 
   report.invalid.push(...reservedKeyIssues(resource, opts.location ?? resource.resourceType));
+  report.invalid.push(...misreadRootIssues(resource, opts.location ?? resource.resourceType));
   if (!report.invalid.length) {
     const fast = validAgainstClaimedProfiles(defs, resource, opts, relocate);
     if (fast) return fast;
@@ -288,6 +289,17 @@ function reservedKeyIssuesAt(value: unknown, path: string, out: OutcomeIssue[] =
     }
   }
   return out;
+}
+
+/**
+ * @medplum/core 4.5.2 types the object it validates with toTypedValue, which reads any object with a numeric
+ * `value` as a Quantity before it looks at `resourceType`: `{"resourceType":"Observation","value":1}` would be
+ * validated as a Quantity, and pass. No R4 resource has a top-level `value` element; such a resource is refused.
+ */
+function misreadRootIssues(resource: Resource, path: string): OutcomeIssue[] {
+  const typed = toTypedValue(resource);
+  if (typed.type === resource.resourceType) return [];
+  return [coded('error', 'structure', 'GW_INVALID_RESOURCE', `Invalid additional property "value" (${resource.resourceType} has no element "value")`, `${path}.value`)];
 }
 
 const isError = (i: OperationOutcomeIssue) => i.severity === 'error' || i.severity === 'fatal';

@@ -35,6 +35,12 @@ describe('validateForIngest', () => {
     assert.match(noOnBehalf.profile[0]?.details?.text ?? '', /provenance-1/);
   });
 
+  it('refuses a top-level "value", which medplum would validate as a Quantity instead of the resource', () => {
+    const r = validateForIngest(defs, { resourceType: 'Observation', value: 1 } as unknown as Resource);
+    assert.deepEqual(r.invalid.map((i) => [i.details?.coding?.[0]?.code, i.expression?.[0]]).filter(([, e]) => e === 'Observation.value'),
+      [['GW_INVALID_RESOURCE', 'Observation.value']]);
+  });
+
   it('refuses keys that shadow Object.prototype anywhere in the resource', () => {
     const r = validateForIngest(defs, JSON.parse('{"resourceType":"Patient","name":[{"toString":"x","family":"F"}],"hasOwnProperty":1}') as Resource);
     assert.deepEqual(r.invalid.map((i) => i.expression?.[0]).sort(), ['Patient.hasOwnProperty', 'Patient.name[0].toString']);

@@ -184,6 +184,9 @@ const RULES: Array<[string, string | undefined, Record<string, unknown>]> = [
   ['ext-1 (an extension with neither a value nor extensions)', undefined, { ...patient(), extension: [{ url: 'http://example.org/x' }] }],
   ['ext-1 (an extension with both a value and extensions)', undefined, { ...patient(), extension: [
     { url: 'http://example.org/x', valueString: 'a', extension: [{ url: 'part', valueString: 'b' }] }] }],
+  ['ext-1 where a resourceType key changes what FHIRPath finds', undefined, { resourceType: 'Basic', code: { text: 'x' },
+    extension: [{ url: 'http://e', valueString: 'a', resourceType: 'extension' }] }],
+  ['a root medplum types as a Quantity (numeric value)', undefined, { resourceType: 'Money', value: 5, currency: 'USD' }],
   ['dom-4 (a contained resource with a version)', undefined, { ...lab('laboratory'), subject: { reference: '#c1' },
     contained: [{ resourceType: 'Patient', id: 'c1', meta: { versionId: '1' } }] }],
   ['dom-2 (a contained resource containing another)', undefined, { ...lab('laboratory'), subject: { reference: '#c1' },
