@@ -98,25 +98,26 @@ export async function loadPartnerFiles(stores: Stores, dir: string): Promise<voi
     const { createdAt: _c, updatedAt: _u, ...rest } = p;
     return canonicalJson(rest);
   };
+  const view = (x: Partner) => ({ ...x, jwks: undefined, keys: x.jwks?.keys.map((k) => k.kid) ?? [], createdAt: undefined, updatedAt: undefined });
   for (const declared of readPartnerFiles(dir)) {
-    const before = await stores.partners.get(declared.id);
-    // What a file leaves out, an administrator may have set (a suspension, an agreement through the admin
-    // API): it is kept, so a restart never re-activates a suspended partner or drops an agreement.
-    const p = {
-      ...declared,
-      status: declared.status ?? before?.status ?? 'active',
-      ...(declared.agreement ?? before?.agreement ? { agreement: declared.agreement ?? before?.agreement } : {}),
-    };
-    if (before && comparable(before) === comparable(p)) continue;
-    const view = (x: Partner) => ({ ...x, jwks: undefined, keys: x.jwks?.keys.map((k) => k.kid) ?? [], createdAt: undefined, updatedAt: undefined });
-    // The change and its trail entry commit together.
+    // Read, change and trail entry in one transaction under the partners lock: two processes starting together
+    // cannot both record a change from the same `before`, and a change is never left without its entry.
     await stores.atomically(async () => {
+      const before = await stores.partners.get(declared.id);
+      // What a file leaves out, an administrator may have set (a suspension, an agreement through the admin
+      // API): it is kept, so a restart never re-activates a suspended partner or drops an agreement.
+      const p = {
+        ...declared,
+        status: declared.status ?? before?.status ?? 'active',
+        ...(declared.agreement ?? before?.agreement ? { agreement: declared.agreement ?? before?.agreement } : {}),
+      };
+      if (before && comparable(before) === comparable(p)) return;
       const saved = await stores.partners.upsert(p);
       await stores.adminTrail.record({
         actor: `config:${dir}`, action: 'partner.upsert', target: `partner/${p.id}`,
         ...(before ? { before: JSON.parse(JSON.stringify(view(before))) } : {}), after: JSON.parse(JSON.stringify(view(saved))),
       });
-    });
+    }, { lock: 'partners' });
   }
 }
 

@@ -107,7 +107,7 @@ export function createAdminApi(d: AdminDeps): AdminApi {
         const saved = await d.stores.partners.upsert({ ...registration, agreement });
         await record(p, 'agreement.update', `partner/${id}`, current.agreement ?? { default: current.kind }, agreement);
         return saved;
-      }));
+      }, { lock: 'partners' }));
     },
     async deleteAgreement(p, id) {
       requireAdmin(p, 'admin/partners.write');
@@ -117,7 +117,7 @@ export function createAdminApi(d: AdminDeps): AdminApi {
         const saved = await d.stores.partners.upsert(registration);
         await record(p, 'agreement.reset', `partner/${id}`, before, { default: partner.kind });
         return saved;
-      }));
+      }, { lock: 'partners' }));
     },
     async setStatus(p, id, body) {
       requireAdmin(p, 'admin/partners.write');
@@ -130,7 +130,7 @@ export function createAdminApi(d: AdminDeps): AdminApi {
         const saved = await d.stores.partners.setStatus(id, status as PartnerStatus);
         await record(p, 'partner.status', `partner/${id}`, { status: before.status }, { status });
         return saved as Partner;
-      }));
+      }, { lock: 'partners' }));
     },
     async trail(p, q) {
       requireAdmin(p, 'admin/partners.read');

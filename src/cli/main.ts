@@ -157,7 +157,7 @@ partners.command('add').description('register (or replace) a partner')
         actor: `cli:${userInfo().username}`, action: 'partner.upsert', target: `partner/${o.id}`,
         ...(before ? { before: registrationView(before) } : {}), after: registrationView(saved),
       });
-    }));
+    }, { lock: 'partners' }));
     process.stdout.write(`partner ${o.id} registered (active)\n`);
   });
 partners.command('list').description('list partners').action(async () => {
@@ -173,7 +173,7 @@ for (const [cmd, status, verb] of [['suspend', 'suspended', 'suspended: its toke
         await s.adminTrail.record({ actor: `cli:${userInfo().username}`, action: 'partner.status', target: `partner/${id}`, before: { status: before.status }, after: { status } });
       }
       return after;
-    }));
+    }, { lock: 'partners' }));
     if (!p) fail(`no partner ${id}`);
     process.stdout.write(`partner ${id} ${verb}\n`);
   });

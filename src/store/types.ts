@@ -313,9 +313,11 @@ export interface Stores {
   accounting: AccountingRecords;
   /**
    * Runs fn in one transaction: every store call made from fn's async context joins it, so a change and
-   * its admin-trail entry are committed together or not at all.
+   * its admin-trail entry are committed together or not at all. `lock` names a lock held for the transaction
+   * (PostgreSQL advisory lock; SQLite writers are serialized anyway), so read-then-write stays consistent
+   * across processes.
    */
-  atomically<T>(fn: () => Promise<T>): Promise<T>;
+  atomically<T>(fn: () => Promise<T>, opts?: { lock?: string }): Promise<T>;
   /** Whether a store call made now (from this async context) would run inside an open transaction. */
   inTransaction(): boolean;
   /** Throws when the database cannot be reached (readiness). */

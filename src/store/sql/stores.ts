@@ -34,7 +34,7 @@ export function buildStores(
     ingestErrors: new SqlIngestErrorQueue(db, deps.clock),
     adminTrail: new SqlAdminTrail(db, deps.clock),
     accounting: new SqlAccountingRecords(db, deps.clock),
-    atomically: (fn) => db.transaction(() => fn()),
+    atomically: (fn, opts) => db.transaction(() => fn(), opts?.lock ? { lock: opts.lock } : undefined),
     inTransaction: () => db.inTransaction(),
     ...lifecycle,
   };
