@@ -90,7 +90,7 @@ export function createAdminApi(d: AdminDeps): AdminApi {
     },
     async putAgreement(p, id, body) {
       requireAdmin(p, 'admin/partners.write');
-      const partner = await partnerOr404(id);
+      await partnerOr404(id); // 404 before the body is looked at
       if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('the body must be a JSON agreement object', 'GW_INVALID_AGREEMENT');
       const given = body as Record<string, unknown>;
       if (given.partnerId !== undefined && given.partnerId !== id) throw badRequest(`partnerId ${String(given.partnerId)} does not match the path (${id})`, 'GW_INVALID_AGREEMENT');

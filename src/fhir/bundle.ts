@@ -209,10 +209,7 @@ async function runTransaction(
   for (const s of slots) s.holder.reference = `${typeOf.get(s.fullUrl)}/bundle-entry`;
   const reports = writes.map((w) => validateForIngest(deps.defs, w.resource as Resource, { location: `Bundle.entry[${w.req.index}].resource` }));
   const invalid = combinedError(reports);
-  if (invalid) {
-    for (const s of slots) s.holder.reference = s.fullUrl;
-    throw invalid;
-  }
+  if (invalid) throw invalid;
   assertUniqueTargets(plan);
 
   // 2. Apply atomically.

@@ -88,31 +88,6 @@ export function referenceSlots(value: unknown, fullUrls: ReadonlySet<string>, ou
   return out;
 }
 
-/**
- * Rewrites, in place, every `reference` string found in `map` (urn:uuid fullUrls to `Type/id`).
- * Returns how many were rewritten.
- */
-export function rewriteReferences(value: unknown, map: ReadonlyMap<string, string>): number {
-  let n = 0;
-  if (Array.isArray(value)) {
-    for (const v of value) n += rewriteReferences(v, map);
-  } else if (value && typeof value === 'object') {
-    const obj = value as Record<string, unknown>;
-    for (const [k, v] of Object.entries(obj)) {
-      if (k === 'reference' && typeof v === 'string') {
-        const to = map.get(v);
-        if (to !== undefined) {
-          obj[k] = to;
-          n++;
-        }
-      } else if (typeof v === 'object') {
-        n += rewriteReferences(v, map);
-      }
-    }
-  }
-  return n;
-}
-
 /** Deduplicates refs by `Type/id`, skipping those in `exclude`. */
 export function uniqueRefs(refs: Iterable<ResourceRef>, exclude: ReadonlySet<string> = new Set()): ResourceRef[] {
   const seen = new Set(exclude);

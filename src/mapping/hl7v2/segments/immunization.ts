@@ -13,7 +13,6 @@ import { eiIdentifier } from '../datatypes.js';
 import type { Seg } from '../message.js';
 import { practitionerRef } from '../actors.js';
 import { PROFILES } from '../profiles.js';
-import { notesOf } from './observation.js';
 
 export interface ImmunizationGroup {
   orc?: Seg;
