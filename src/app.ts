@@ -195,7 +195,11 @@ export async function createApp(deps: AppDeps): Promise<Gateway> {
       bodyLimit: config.http.bodyLimit,
       maxJsonDepth: config.http.maxJsonDepth,
     }),
-    ingestRouter: createIngestRouter({ hl7, authenticate, bodyLimit: config.http.bodyLimit }),
+    ingestRouter: createIngestRouter({
+      hl7, authenticate, bodyLimit: config.http.bodyLimit,
+      mayWrite: (p, resourceType) => (['create', 'update'] as const)
+        .every((interaction) => policy.decide(p, { interaction, resourceType }).effect === 'permit'),
+    }),
   });
   const adminApp = createAdminHttpApp({
     log, adminRouter: createAdminRouter({ api: createAdminApi({ stores, accounting, consents, clock }), authenticate, log }),

@@ -1,9 +1,9 @@
 /**
  * POST /ingest/hl7v2: HL7 v2 messages over HTTP for the organization's internal clients.
  *
- * - Authentication: a bearer token of an `internal` partner whose scopes allow creating resources
- *   (e.g. `system/*.cruds`); any other token gets 403. Ingest writes patient records, so it is never
- *   open to external partners.
+ * - Authentication: a bearer token of an `internal` partner that policy lets create and update every
+ *   resource type the HL7 v2 mapper writes (e.g. `system/*.cruds`); any other token gets 403 naming what
+ *   is missing. Ingest writes patient records, so it is never open to external partners.
  * - Body: one or more HL7 v2 messages (`x-application/hl7-v2+er7`, `application/hl7-v2` or `text/plain`),
  *   separated by CR, LF or CRLF; anything else is 415.
  * - Answer: 200 with one HL7 ACK per message (AA stored, AE content error, AR not processable), in the
@@ -14,12 +14,15 @@ import express, { type Router } from 'express';
 import type { Principal } from '../auth/principal.js';
 import { badRequest, forbidden, unsupportedMediaType } from '../core/outcome.js';
 import type { Hl7Ingest } from '../mapping/hl7v2-ingest.js';
+import { HL7V2_RESOURCE_TYPES } from '../mapping/hl7v2/index.js';
 
 const HL7_TYPES = ['x-application/hl7-v2+er7', 'application/hl7-v2', 'text/plain'];
 
 export interface IngestRouteDeps {
   hl7: Hl7Ingest;
   authenticate: (authorization: string | undefined) => Promise<Principal>;
+  /** policy.decide for a write of this type (create and update), as every FHIR write asks it. */
+  mayWrite: (p: Principal, resourceType: string) => boolean;
   bodyLimit: string;
 }
 
@@ -29,9 +32,12 @@ export function createIngestRouter(d: IngestRouteDeps): Router {
   router.post('/hl7v2', async (req, res, next) => {
     try {
       const principal = await d.authenticate(req.headers.authorization);
-      const mayCreate = principal.grants.some((g) => g.permissions.has('c'));
-      if (principal.partner.kind !== 'internal' || !mayCreate) {
-        throw forbidden('HL7 v2 ingest is for the organization\'s internal systems with create scopes', 'GW_INGEST_NOT_ALLOWED');
+      if (principal.partner.kind !== 'internal') {
+        throw forbidden('HL7 v2 ingest is for the organization\'s internal systems', 'GW_INGEST_NOT_ALLOWED');
+      }
+      const refused = HL7V2_RESOURCE_TYPES.filter((t) => !d.mayWrite(principal, t));
+      if (refused.length) {
+        throw forbidden(`HL7 v2 ingest writes ${HL7V2_RESOURCE_TYPES.join(', ')}; this token may not create or update ${refused.join(', ')}`, 'GW_INGEST_NOT_ALLOWED');
       }
       const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
       if (!HL7_TYPES.includes(type)) throw unsupportedMediaType(`send HL7 v2 as ${HL7_TYPES.join(', ')}`);

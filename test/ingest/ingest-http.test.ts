@@ -130,6 +130,16 @@ describe('POST /ingest/hl7v2', { timeout: 20_000 }, () => {
       }
     });
 
+    it('403 for an internal system that may write only some of the types a message maps to', async () => {
+      await t.addPartner({ id: 'obs-writer', kind: 'internal', scopes: ['system/Observation.cru', 'system/Provenance.cru'] });
+      const narrow = await t.token({ partner: 'obs-writer' });
+      const res = await request(t.app).post('/ingest/hl7v2').auth(narrow, { type: 'bearer' }).set('Content-Type', HL7).send(message(8));
+      assert.equal(res.status, 403);
+      assert.equal(res.body.issue[0].details.coding[0].code, 'GW_INGEST_NOT_ALLOWED');
+      assert.match(res.body.issue[0].details.text, /may not create or update Patient,/);
+      assert.equal(await patientByMrn(t.stores, 'MRN-REFUSED-8'), undefined);
+    });
+
     it('415 for a body that is not sent as HL7 v2', async () => {
       for (const [type, n] of [['application/json', 6], ['application/fhir+json', 7]] as const) {
         const res = await request(t.app).post('/ingest/hl7v2').auth(internal, { type: 'bearer' }).set('Content-Type', type)

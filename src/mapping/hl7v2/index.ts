@@ -21,6 +21,12 @@ export { messageSource, messageSystem } from './provenance.js';
 const SUPPORTED_VERSION = /^2\.[3-8](\.\d+)?$/;
 
 /** Maps one HL7 v2 message. Throws MappingError: 'unprocessable' (AR) or 'content' (AE). */
+/** Every resource type this mapper writes (creates or updates): a sender needs write permission on all of them. */
+export const HL7V2_RESOURCE_TYPES = [
+  'Patient', 'Encounter', 'Location', 'Practitioner', 'Organization', 'Observation', 'DiagnosticReport', 'MedicationRequest',
+  'Medication', 'Immunization', 'AllergyIntolerance', 'Condition', 'Procedure', 'DocumentReference', 'Provenance',
+] as const;
+
 export function mapHl7v2(text: string, deps: Hl7MappingDeps): MappedUnit {
   const msg = parseHl7(text);
   const msh = msg.segments[0]!;
