@@ -6,6 +6,7 @@
 import { AsyncResource } from 'node:async_hooks';
 import type { Resource } from '@medplum/fhirtypes';
 import type { FhirDefinitions } from '../core/fhir-definitions.js';
+import { part2Required } from '../policy/consent.js';
 import type { Logger } from '../core/logger.js';
 import { OutcomeError } from '../core/outcome.js';
 import { patientCompartmentOf } from '../store/compartment.js';
@@ -66,16 +67,13 @@ function labelsOf(resources: Resource[]): { labels?: string[] } {
     for (const c of r.meta?.security ?? []) {
       if (!c.code) continue;
       if (c.system === ACT_CODE || (c.system === CONFIDENTIALITY && (c.code === 'R' || c.code === 'V'))) codes.add(c.code);
-      // The same reading of "42 CFR Part 2 data" as policy's (part2Required): ETH under any system, or any label
-      // whose sec-label-basis is 42 CFR Part 2. The marker puts the entry on the Part 2 list of the accounting.
-      if (c.code === 'ETH' || c.code === '42CFRPart2'
-        || (c.extension ?? []).some((e) => e.url === SEC_LABEL_BASIS && e.valueCoding?.code === '42CFRPart2')) codes.add('42CFRPart2');
     }
+    // Policy's reading of "42 CFR Part 2 data": the marker puts the entry on the Part 2 list of the accounting.
+    if (part2Required(r)) codes.add('42CFRPart2');
   }
   return codes.size ? { labels: [...codes].sort() } : {};
 }
 
-const SEC_LABEL_BASIS = 'http://hl7.org/fhir/uv/security-label-ds4p/StructureDefinition/extension-sec-label-basis';
 
 function describe(resources: Resource[], channel: string): string {
   const counts = new Map<string, number>();

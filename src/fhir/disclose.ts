@@ -7,6 +7,7 @@
  */
 import type { BundleEntry, Resource } from '@medplum/fhirtypes';
 import { notFound, OutcomeError } from '../core/outcome.js';
+import { part2Required } from '../policy/consent.js';
 import type { Decision, FhirOperation, Release } from '../policy/types.js';
 import type { DisclosureChannel } from '../store/types.js';
 import type { FhirContext, FhirDeps } from './types.js';
@@ -104,7 +105,6 @@ export async function recordScreened(
 }
 
 const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
-const PART2_CODES = new Set(['ETH', '42CFRPart2']);
 
 /**
  * A disclosed 42 CFR Part 2 resource carries the DS4P obligation label NORDSCLCD ("no redisclosure
@@ -113,7 +113,8 @@ const PART2_CODES = new Set(['ETH', '42CFRPart2']);
  */
 function markNoRedisclosure(r: Resource): Resource {
   const labels = r.meta?.security ?? [];
-  if (!labels.some((c) => c.code && PART2_CODES.has(c.code)) || labels.some((c) => c.code === 'NORDSCLCD')) return r;
+  // The one reading of "42 CFR Part 2 data" (policy's): ETH, 42CFRPart2, or a label whose basis is 42 CFR Part 2.
+  if (!part2Required(r) || labels.some((c) => c.code === 'NORDSCLCD')) return r;
   return {
     ...r,
     meta: {
