@@ -5,6 +5,7 @@
 import type { AuditEvent, Bundle, BundleEntry, CapabilityStatementRestResource } from '@medplum/fhirtypes';
 import { badRequest, forbidden, OutcomeError } from '../core/outcome.js';
 import { isFhirId } from '../core/ids.js';
+import { obligationEntries, release } from '../fhir/disclose.js';
 import type { FhirHandler } from '../fhir/types.js';
 import type { Policy } from '../policy/types.js';
 import type { DisclosureLog } from '../store/types.js';
@@ -59,17 +60,10 @@ export function createAuditEventSearch(d: AuditEventApiDeps): FhirHandler {
 
     const rows = await d.log.listByPatient(patient, { since, until, count: count + 1, offset });
     const events: AuditEvent[] = rows.slice(0, count).map((e) => toAuditEvent(e, d.source));
-    // The same road as every disclosure: scopes, agreement, the patient's consents and the Part 2 rule
-    // (an event carries the labels of the data it is about), then the log, before the response.
-    const released = await d.policy.release(ctx.principal, events, 'search');
+    // The same road as every disclosure (fhir/disclose.ts release): scopes, agreement, the patient's consents and
+    // the Part 2 rule (an event carries the labels of the data it is about), its obligations, then the log.
+    const released = await release(d, ctx, decision, 'audit', events);
     const visible = released.resources as AuditEvent[];
-    if (visible.length) {
-      await d.audit.recordDisclosure({
-        principal: ctx.principal, purposeOfUse: decision.purposeOfUse, legalBasis: decision.legalBasis,
-        ...(released.legalBasisByPatient.size ? { legalBasisByPatient: released.legalBasisByPatient } : {}),
-        channel: 'audit', resources: visible, requestId: ctx.requestId,
-      });
-    }
     const link = (o: number) => {
       const pairs: Array<[string, string]> = [['patient', patient as string]];
       if (since) pairs.push(['date', `ge${since}`]);
@@ -87,7 +81,10 @@ export function createAuditEventSearch(d: AuditEventApiDeps): FhirHandler {
         ...(rows.length > count && visible.length ? [{ relation: 'next', url: link(offset + count) }] : []),
         ...(offset > 0 ? [{ relation: 'previous', url: link(Math.max(0, offset - count)) }] : []),
       ],
-      entry: visible.map((r): BundleEntry => ({ fullUrl: `${d.fhirBase}/AuditEvent/${r.id}`, resource: r, search: { mode: 'match' } })),
+      entry: [
+        ...visible.map((r): BundleEntry => ({ fullUrl: `${d.fhirBase}/AuditEvent/${r.id}`, resource: r, search: { mode: 'match' } })),
+        ...obligationEntries(released.obligations),
+      ],
     };
     return { status: 200, body: bundle };
   };
