@@ -426,6 +426,25 @@ const verdict = (effect: Verdict['effect'], code: VerdictCode, reason: string, o
  * Builds the evaluator for one request. Cost: one pass over the consents here; forResource() then walks
  * the (small) provision trees with direct element reads.
  */
+/**
+ * Whether patients' consents apply to a recipient: they restrict disclosures to others, not the
+ * organization's own systems (partners of kind `internal`). policy.release and the explanation both ask this.
+ */
+export const consentsApplyTo = (partnerKind: string): boolean => partnerKind !== 'internal';
+
+/**
+ * One resource of one patient, under that patient's consents, as policy.release decides it and the explanation
+ * reports it: a whole-record deny, a deny for the resource, or (when the agreement requires consent) no permit
+ * withholds it; otherwise it may leave, on the given verdict.
+ */
+export function consentVerdictFor(ev: ConsentEvaluator, resource: Resource, consentRequired: boolean):
+  { allowed: true; verdict: Verdict } | { allowed: false; code: VerdictCode } {
+  if (ev.patientLevel.effect === 'deny') return { allowed: false, code: ev.patientLevel.code };
+  const verdict = ev.forResource(resource);
+  if (verdict.effect === 'deny' || (consentRequired && verdict.effect !== 'permit')) return { allowed: false, code: verdict.code };
+  return { allowed: true, verdict };
+}
+
 export function createConsentEvaluator(consents: readonly Consent[], ctx: ConsentContext): ConsentEvaluator {
   const nowMs = toEpochMs(ctx.now);
   const roots: Node[] = [];

@@ -7,7 +7,7 @@ import type { Consent, Resource } from '@medplum/fhirtypes';
 import type { Partner } from '../store/types.js';
 import { agreementFor } from './policy.js';
 import { checkAgreement, explainAgreementCoverage } from './agreements.js';
-import { createConsentEvaluator, part2Required, type ConsentSummary } from './consent.js';
+import { consentsApplyTo, consentVerdictFor, createConsentEvaluator, part2Required, type ConsentSummary } from './consent.js';
 
 export interface ExplainStep {
   step: 'partner' | 'agreement' | 'purpose' | 'consent';
@@ -74,14 +74,17 @@ export function explainDisclosure(o: {
   steps.push({ step: 'agreement', ok: true, reason: `${source} is in force${agreement.legalReference ? ` (${agreement.legalReference})` : ''}` });
   steps.push({ step: 'purpose', ok: true, reason: `${o.purpose} is among the agreement's purposes (${agreement.purposes.join(', ')})` });
 
-  const ev = createConsentEvaluator(o.consents, {
+  const consentsApply = consentsApplyTo(o.partner.kind);
+  const ev = createConsentEvaluator(consentsApply ? o.consents : [], {
     recipient: { partnerId: o.partner.id, ...agreement.recipient }, purpose: o.purpose, now: o.now, patient: o.patient, consentRequired: agreement.consentRequired,
   });
-  steps.push({
-    step: 'consent',
-    ok: ev.patientLevel.effect !== 'deny',
-    reason: `${ev.patientLevel.reason}${ev.patientLevel.consentRef ? ` (${ev.patientLevel.consentRef})` : ''}`,
-  });
+  steps.push(consentsApply
+    ? {
+      step: 'consent',
+      ok: ev.patientLevel.effect !== 'deny',
+      reason: `${ev.patientLevel.reason}${ev.patientLevel.consentRef ? ` (${ev.patientLevel.consentRef})` : ''}`,
+    }
+    : { step: 'consent', ok: true, reason: 'consents restrict disclosures to others, not the organization\'s own systems (kind internal)' });
 
   const byType = new Map<string, { released: number; withheld: Record<string, number> }>();
   const obligations = new Set<string>();
@@ -91,11 +94,11 @@ export function explainDisclosure(o: {
     const hold = (why: string) => { row.withheld[why] = (row.withheld[why] ?? 0) + 1; };
     const coverage = explainAgreementCoverage(agreement, r);
     if (!coverage.ok) { hold(coverage.code); continue; }
-    if (ev.patientLevel.effect === 'deny') { hold(ev.patientLevel.code); continue; }
-    const v = ev.forResource(r);
-    if (v.effect === 'deny' || (agreement.consentRequired && v.effect !== 'permit')) { hold(v.code); continue; }
+    if (!consentsApply) { row.released++; continue; }
+    const c = consentVerdictFor(ev, r, agreement.consentRequired);
+    if (!c.allowed) { hold(c.code); continue; }
     row.released++;
-    if (part2Required(r)) for (const ob of v.obligations) if (ob.kind === 'redisclosure-notice') obligations.add(ob.authority);
+    if (part2Required(r)) for (const ob of c.verdict.obligations) if (ob.kind === 'redisclosure-notice') obligations.add(ob.authority);
   }
   const resources = [...byType].map(([resourceType, v]) => ({ resourceType, ...v })).sort((a, b) => a.resourceType.localeCompare(b.resourceType));
   return {

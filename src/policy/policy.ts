@@ -22,7 +22,7 @@ import {
   agreementCovers, agreementNarrowing, agreementTypeAllowed, andNarrowing, checkAgreement, defaultAgreementFor,
   legalBasisFor, parseAgreement, purposeFromTefca, type Agreement,
 } from './agreements.js';
-import { createConsentEvaluator, type Obligation } from './consent.js';
+import { consentsApplyTo, consentVerdictFor, createConsentEvaluator, type Obligation } from './consent.js';
 import type { ConsentSource, Decision, FhirOperation, Interaction, Policy, Release } from './types.js';
 
 export interface PolicyDeps {
@@ -199,8 +199,7 @@ export function createPolicy(deps: PolicyDeps): Policy {
     async release(p, candidates, use = 'read'): Promise<Release> {
       const allowed = filter(p, candidates, use);
       const out: Release = { resources: allowed, obligations: [], legalBasisByPatient: new Map() };
-      // The organization's own systems use the data; consent restricts disclosures to others.
-      if (p.partner.kind === 'internal' || !allowed.length) return out;
+      if (!consentsApplyTo(p.partner.kind) || !allowed.length) return out;
       const agreement = agreementOf(p);
       if (agreement instanceof Error) return { ...out, resources: [] };
 
@@ -226,12 +225,9 @@ export function createPolicy(deps: PolicyDeps): Policy {
         // Every patient the resource belongs to must allow it; only then do its consents count as the basis.
         const verdicts = [];
         for (const patient of ids) {
-          const ev = evaluators.get(patient)!;
-          if (ev.patientLevel.effect === 'deny') return false;
-          const v = ev.forResource(r);
-          if (v.effect === 'deny') return false;
-          if (agreement.consentRequired && v.effect !== 'permit') return false;
-          verdicts.push({ patient, v });
+          const c = consentVerdictFor(evaluators.get(patient)!, r, agreement.consentRequired);
+          if (!c.allowed) return false;
+          verdicts.push({ patient, v: c.verdict });
         }
         for (const { patient, v } of verdicts) {
           if (v.effect === 'permit' && v.consentRef && !out.legalBasisByPatient.has(patient)) {

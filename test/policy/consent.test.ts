@@ -11,6 +11,8 @@ import {
 } from '../../src/policy/consent.js';
 import { ACT_CODE_SYSTEM, CONFIDENTIALITY_SYSTEM, SEC_LABEL_BASIS_URL } from '../../src/policy/consent-codes.js';
 import { PURPOSE_OF_USE_SYSTEM } from '../../src/core/purpose-of-use.js';
+import { explainDisclosure } from '../../src/policy/explain.js';
+import type { Partner } from '../../src/store/types.js';
 
 const NOW = '2026-06-15T12:00:00Z';
 const EHR: Recipient = { partnerId: 'clinic-ehr', organization: 'Organization/clinic' };
@@ -330,5 +332,25 @@ describe('the issue\'s scenarios', () => {
     const ev = createConsentEvaluator([revoked], ctx(EHR, { consentRequired: true }));
     assert.equal(ev.patientLevel.effect, 'deny');
     assert.equal(ev.forResource(etcCondition).effect, 'deny');
+  });
+});
+
+describe('explainDisclosure tells what release does', () => {
+  const denyAll = consent({ type: 'deny' });
+  const part = (id: string, kind: Partner['kind']): Partner => ({
+    id, name: id, kind, status: 'active', scopes: ['system/*.rs'], createdAt: NOW, updatedAt: NOW,
+  } as Partner);
+  const explain = (p: Partner) => explainDisclosure({
+    partner: p, partnerId: p.id, patient: 'p1', purpose: 'TREAT', now: Date.parse(NOW), consents: [denyAll], resources: [condition('c-x')],
+  });
+
+  it('a deny-all consent withholds the record from an EHR', () => {
+    assert.equal(explain(part('ehr-x', 'ehr')).outcome, 'deny');
+  });
+
+  it('consents do not restrict the organization\'s own systems: an internal partner is explained as permitted, as release permits it', () => {
+    const e = explain(part('engine', 'internal'));
+    assert.equal(e.outcome, 'permit');
+    assert.ok(e.steps.some((s) => s.step === 'consent' && s.ok && /own systems/.test(s.reason)));
   });
 });
