@@ -6,6 +6,7 @@
  * entries, so a report stays cheap however long the patient's history is. Rules and decisions: docs/accounting.md.
  */
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../core/hash-chain.js';
 import { badRequest } from '../core/outcome.js';
 import { ACCOUNTING_EXCLUDED_BASES, type LegalBasis } from '../core/purpose-of-use.js';
 import type { DisclosureEntry } from '../store/types.js';
@@ -257,11 +258,3 @@ export function accountingProvided(report: AccountingReport, who: AccountingRequ
 }
 
 /** JSON with object keys sorted, so the digest does not depend on property order. */
-function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(v);
-}

@@ -79,8 +79,8 @@ export function createPolicy(deps: PolicyDeps): Policy {
   const agreements = new Map<string, Agreement | Error>();
 
   /**
-   * The partner's agreement: the stored one, else the defaults of its kind. Parsed once per
-   * registration version (partner id + updatedAt); an invalid stored agreement denies everything.
+   * The partner's agreement: the stored one, else the defaults of its kind, parsed once per content (see
+   * below); an invalid stored agreement denies everything.
    */
   /** decide, filter and release of one request ask for the same principal's agreement: resolved once. */
   const perPrincipal = new WeakMap<Principal, Agreement | Error>();

@@ -105,11 +105,6 @@ export function concept(ctx: MapContext, rep: Rep | undefined, field: string): C
   return { ...(coding.length ? { coding } : {}), ...(finalText ? { text: finalText } : {}) };
 }
 
-/** A code from a fixed HL7 table (ID/IS fields such as PV1-2) as a concept, through the ConceptMaps. */
-export function tableConcept(ctx: MapContext, code: string, field: string, location: string, display?: string): CodeableConcept {
-  return ctx.terminology.concept({ system: localSystem('', field), code, ...(display ? { display } : {}) }, ctx.issues, location);
-}
-
 function dedupe(codings: Coding[]): Coding[] {
   const seen = new Set<string>();
   return codings.filter((c) => {
@@ -118,11 +113,6 @@ function dedupe(codings: Coding[]): Coding[] {
     seen.add(k);
     return true;
   });
-}
-
-/** The first coding of a concept with a given system. */
-export function codingOf(cc: CodeableConcept | undefined, system: string): Coding | undefined {
-  return cc?.coding?.find((c) => c.system === system);
 }
 
 /**

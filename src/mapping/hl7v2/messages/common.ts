@@ -3,7 +3,7 @@
  * collection, patient-level clinical segments (AL1, DG1, PR1, OBX outside an order), and the
  * information issue for each segment that is deliberately not mapped.
  */
-import type { MapContext, Ref } from '../context.js';
+import type { MapContext } from '../context.js';
 import type { Seg } from '../message.js';
 import { mapEncounter, type EncounterResult } from '../segments/encounter.js';
 import { mapPatient, type PatientResult } from '../segments/patient.js';
@@ -77,6 +77,3 @@ export function mapPatientLevel(ctx: MapContext, head: Head, seg: Seg, i: number
   }
 }
 
-export function encounterRef(head: Head): Ref | undefined {
-  return head.encounter?.ref;
-}
