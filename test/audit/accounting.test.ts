@@ -447,6 +447,7 @@ describe('the accounting as a FHIR Bundle of BALP PrivacyDisclosure AuditEvents'
     assert.equal(b.timestamp, NOW);
     assert.deepEqual(b.link, [{ relation: 'self', url: `${FHIR_BASE}/Patient/alice/$disclosures` }]);
     assert.ok(!b.entry?.some((e) => e.resource?.id === String(seq('oversight-suspended'))), 'the suspended disclosure is not in it');
+    assert.equal(b.entry?.length, r.entries.length + 12);
     for (const e of b.entry ?? []) {
       const ev = e.resource as AuditEvent;
       assert.equal(e.fullUrl, `${FHIR_BASE}/AuditEvent/${ev.id}`);

@@ -2,7 +2,7 @@
  * The fast path of validation (src/mapping/clean-check.ts) may only skip medplum's validator when medplum
  * would report nothing. Checked here over the project's own resources (HL7 v2 fixtures mapped, the demo
  * and seed bundles) and, when `../shared` is present, Synthea resources; each against the base R4 schema and
- * every US Core profile of its type; and over thousands of broken variants of each (deleted, emptied,
+ * every US Core profile of its type; and over tens of broken variants of each (deleted, emptied,
  * retyped, reformatted, duplicated and added properties, changed codes and references). For every pair:
  * proven clean => medplum's validateResource returns no issue and does not throw.
  */

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Observation, OperationOutcome, Patient, Resource } from '@medplum/fhirtypes';
+import { OutcomeError } from '../../src/core/outcome.js';
 import type { IngestResult } from '../../src/mapping/ingest.js';
 import { mapHl7v2 } from '../../src/mapping/hl7v2/index.js';
 import { MappingError } from '../../src/mapping/types.js';
@@ -26,7 +27,9 @@ async function snapshot(stores: Stores, refs: Ref[]): Promise<Record<string, str
       const cur = await stores.resources.read(r.resourceType, r.id);
       const history = await stores.resources.history(r.resourceType, r.id, { count: 1, offset: 0 });
       out[key] = `v${cur.meta?.versionId} ${cur.meta?.lastUpdated} (${history.total} versions)`;
-    } catch {
+    } catch (err) {
+      // Only "not stored" counts as absent; any other failure fails the test.
+      if (!(err instanceof OutcomeError) || err.status !== 404) throw err;
       out[key] = 'absent';
     }
   }

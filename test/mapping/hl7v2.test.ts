@@ -128,7 +128,11 @@ test('A01 admission: Patient, Encounter, Location, attending Practitioner, weigh
 });
 
 test('A08 and A03 land on the A01 Patient and Encounter; A31 on the A28 Patient', () => {
-  const ids = (name: string, type: string) => one(name).resources.filter((r) => r.resourceType === type).map((r) => r.id);
+  const ids = (name: string, type: string) => {
+    const found = one(name).resources.filter((r) => r.resourceType === type).map((r) => r.id);
+    assert.equal(found.length, 1, `${name}: one ${type}`);
+    return found;
+  };
   assert.deepEqual(ids('adt-a08-update.hl7', 'Patient'), ids('adt-a01-admit.hl7', 'Patient'));
   assert.deepEqual(ids('adt-a08-update.hl7', 'Encounter'), ids('adt-a01-admit.hl7', 'Encounter'));
   assert.deepEqual(ids('adt-a03-discharge.hl7', 'Encounter'), ids('adt-a01-admit.hl7', 'Encounter'));
