@@ -45,12 +45,12 @@ export function patientIdFor(ctx: MapContext, rep: Rep): { id: string; identifie
 
 /** Maps PID (and the NK1 segments that follow it) to a Patient; refuses without PID-3 or PID-5. */
 export function mapPatient(ctx: MapContext, pid: Seg, nk1: Seg[], extra: Partial<Patient> = {}): PatientResult {
-  const ids = pid.reps(3).map((r) => ({ rep: r, id: cxIdentifier(ctx, r) })).filter((x) => x.id);
+  const ids = pid.reps(3).flatMap((r) => patientIdFor(ctx, r) ?? []);
   if (!ids.length) ctx.fail('patient identifier list is empty (no identifier value)', pid.loc(3), 'content', 'MISSING_FIELD');
-  const primary = ids[0]!.id!;
-  const id = stableId('hl7v2', 'Patient', primary.system, primary.value);
+  // The first identifier names the Patient, by the same rule the merge messages use (patientIdFor).
+  const id = ids[0]!.id;
 
-  const identifier: Identifier[] = ids.map((x) => x.id!);
+  const identifier: Identifier[] = ids.map((x) => x.identifier);
   for (const f of [2, 4]) {
     for (const r of pid.reps(f)) {
       const other = cxIdentifier(ctx, r);
