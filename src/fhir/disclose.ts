@@ -6,7 +6,7 @@
  * GET entries of a batch) ends in `release`; nothing else puts stored resources in a response body.
  */
 import type { BundleEntry, Resource } from '@medplum/fhirtypes';
-import { notFound, OutcomeError } from '../core/outcome.js';
+import { GW_CODE_SYSTEM, notFound, OutcomeError } from '../core/outcome.js';
 import { part2Required } from '../policy/consent.js';
 import type { Decision, FhirOperation, Release } from '../policy/types.js';
 import type { DisclosureChannel } from '../store/types.js';
@@ -136,7 +136,7 @@ export function obligationEntries(obligations: Release['obligations']): BundleEn
       resourceType: 'OperationOutcome',
       issue: notices.map((text) => ({
         severity: 'information', code: 'informational',
-        details: { coding: [{ system: 'https://fhir-exchange-gateway.dev/CodeSystem/error-code', code: 'GW_REDISCLOSURE_NOTICE' }], text },
+        details: { coding: [{ system: GW_CODE_SYSTEM, code: 'GW_REDISCLOSURE_NOTICE' }], text },
       })),
     },
     search: { mode: 'outcome' },

@@ -18,9 +18,9 @@ import { canonicalJson } from '../core/hash-chain.js';
 import type { FhirDefinitions } from '../core/fhir-definitions.js';
 import { stableId } from '../core/ids.js';
 import type { Clock } from '../core/clock.js';
-import { OutcomeError, type OutcomeIssue } from '../core/outcome.js';
+import { GW_CODE_SYSTEM, OutcomeError, type OutcomeIssue } from '../core/outcome.js';
 import type { IngestError, IngestErrorQueue, ResourceStore } from '../store/types.js';
-import { MappingError, type Labeler, type MappedUnit, type MappingIssue } from './types.js';
+import { MappingError, SYSTEMS, type Labeler, type MappedUnit, type MappingIssue } from './types.js';
 import { validateForIngest, combinedError } from './validate.js';
 
 export interface IngestInput {
@@ -173,9 +173,6 @@ export function withProvenance(unit: MappedUnit, o: { agent: string; recorded: s
   return { ...unit, resources: [...unit.resources, provenance] };
 }
 
-const CONFIDENTIALITY_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality';
-const ACT_CODE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
-
 /** `r` with `extra` labels merged in: one confidentiality code (the highest), sensitivity codes united. */
 function withSecurity<T extends Resource>(r: T, extra: readonly Coding[]): T {
   if (!extra.length) return r;
@@ -190,8 +187,8 @@ function withSecurity<T extends Resource>(r: T, extra: readonly Coding[]): T {
  */
 function propagateLabels(resources: Resource[]): Resource[] {
   const byKey = new Map(resources.map((r) => [`${r.resourceType}/${r.id}`, r]));
-  const sensitive = (r: Resource) => (r.meta?.security ?? []).filter((c) => c.system === ACT_CODE_SYSTEM
-    || (c.system === CONFIDENTIALITY_SYSTEM && (c.code === 'R' || c.code === 'V')));
+  const sensitive = (r: Resource) => (r.meta?.security ?? []).filter((c) => c.system === SYSTEMS.actCode
+    || (c.system === SYSTEMS.confidentiality && (c.code === 'R' || c.code === 'V')));
   return resources.map((r) => {
     const self = `${r.resourceType}/${r.id}`;
     const extra: Coding[] = [];
@@ -244,7 +241,7 @@ export function mappingOutcome(err: MappingError): OperationOutcome {
     issue: err.issues.map((i) => ({
       severity: i.severity === 'error' ? 'error' : i.severity,
       code: err.kind === 'unprocessable' ? 'not-supported' : 'invalid',
-      details: { coding: [{ system: 'https://fhir-exchange-gateway.dev/CodeSystem/error-code', code: i.code }], text: i.message },
+      details: { coding: [{ system: GW_CODE_SYSTEM, code: i.code }], text: i.message },
       ...(i.location ? { expression: [i.location] } : {}),
     })),
   };
