@@ -324,6 +324,11 @@ function elementKeyNamed(elements: Elements, name: string): string | undefined {
  *   navigation is empty, `empty()` is true, and so is the conjunction.
  * - ext-1 (every Extension): `extension.exists() != value.exists()`, where `value` is the value[x] choice
  *   resolved as medplum's FHIRPath resolves it (getTypedPropertyValue over the registered Extension schema).
+ * - The invariants the US Core profiles add or the base types carry that ingest meets on every message
+ *   (provenance-1, us-core-6 on names, us-core-1/2 and obs-3/6/7 on Observations, pat-1, imm-1, tim-*,
+ *   con-4/5, ait-1/2, us-core-7/8/9/21): only the case where a present (or absent) property settles the answer is decided
+ *   here; an `implies` whose consequent plainly holds, an `or` one of whose terms plainly holds. Every other
+ *   case (a term that would need evaluating, an object with an unexpected `resourceType`) is evaluated.
  */
 const noContained = (tv: TypedValue): boolean | undefined => {
   const object = tv.value as Record<string, unknown> | undefined;
@@ -333,7 +338,122 @@ const noContained = (tv: TypedValue): boolean | undefined => {
   return object.contained === undefined ? true : undefined;
 };
 
-const PLAIN_INVARIANTS = new Map<string, (tv: TypedValue, registry: Record<string, InternalTypeSchema>) => boolean | undefined>([
+/** A value whose FHIRPath exists() is certainly true: a non-blank string, a number or boolean, a non-empty array of such, an object with content. */
+function plainlyPresent(v: unknown): boolean {
+  if (typeof v === 'string') return v.trim() !== '';
+  if (typeof v === 'number' || typeof v === 'boolean') return true;
+  if (Array.isArray(v)) return v.length > 0 && v.every(plainlyPresent);
+  return !!v && typeof v === 'object' && Object.keys(v).length > 0;
+}
+
+/**
+ * The object an invariant of `type` is evaluated on, when navigating it is plain: a datatype or backbone
+ * element without `resourceType`, or a resource whose `resourceType` is the type.
+ */
+function plainObject(tv: TypedValue, type: string): Record<string, unknown> | undefined {
+  const object = tv.value as Record<string, unknown> | undefined;
+  if (tv.type !== type || !object || typeof object !== 'object' || Array.isArray(object)) return undefined;
+  if ('resourceType' in object && object.resourceType !== type) return undefined;
+  return object;
+}
+
+/** Whether a choice element (`value[x]`, `effective[x]`, ...) of a type is plainly present, as medplum's FHIRPath finds it. */
+function choicePresent(object: Record<string, unknown>, type: string, key: string, registry: Record<string, InternalTypeSchema>): boolean | undefined {
+  const element = registry[type]?.elements[key];
+  if (!element) return undefined;
+  const { candidates } = planOf(element);
+  for (const [jsonKey] of candidates) if (object[jsonKey] !== undefined) return plainlyPresent(object[jsonKey]) ? true : undefined;
+  return false;
+}
+
+type PlainRule = (tv: TypedValue, registry: Record<string, InternalTypeSchema>) => boolean | undefined;
+
+/** `A.empty() or ...` (and `A.exists() implies ...`): true when the object has no property A. */
+const absent = (type: string, name: string): PlainRule => (tv) => {
+  const object = plainObject(tv, type);
+  return object && object[name] === undefined ? true : undefined;
+};
+
+/** `... or A.exists() or ...` (and `X implies A.exists()`): true when one of the named properties plainly holds a value. */
+const anyPresent = (type: string, ...names: string[]): PlainRule => (tv) => {
+  const object = plainObject(tv, type);
+  return object && names.some((n) => plainlyPresent(object[n])) ? true : undefined;
+};
+
+/** `X implies C.exists()` for a choice element C: true when C is plainly present. */
+const choiceHolds = (type: string, key: string): PlainRule => (tv, registry) => {
+  const object = plainObject(tv, type);
+  return object && choicePresent(object, type, key, registry) === true ? true : undefined;
+};
+
+const US_CORE_PLAIN: Array<[string, PlainRule]> = [
+  // provenance-1: an agent whose `who` resolves (medplum's resolve(): the type before '/') to neither Practitioner
+  // nor Device makes the antecedent false.
+  ['who.exists((resolve() is Practitioner) or (resolve() is Device)) implies onBehalfOf.exists()', (tv) => {
+    const object = plainObject(tv, 'ProvenanceAgent');
+    if (!object || object.onBehalfOf !== undefined) return undefined;
+    const who = object.who as Record<string, unknown> | undefined;
+    if (who === undefined) return true;
+    if (!who || typeof who !== 'object' || 'resourceType' in who || who.resource !== undefined) return undefined;
+    const ref = who.reference;
+    if (typeof ref !== 'string' || ref.includes('?') || !ref.includes('/')) return undefined;
+    const type = ref.split('/')[0]!;
+    return /^[A-Z][A-Za-z]+$/.test(type) && type !== 'Practitioner' && type !== 'Device' ? true : undefined;
+  }],
+  // us-core-6: a name with a family or given name and no extension: `true xor false`.
+  ["(family.exists() or given.exists()) xor extension.where(url='http://hl7.org/fhir/StructureDefinition/data-absent-reason').exists()", (tv) => {
+    const object = plainObject(tv, 'HumanName');
+    if (!object || object.extension !== undefined) return undefined;
+    return plainlyPresent(object.family) || plainlyPresent(object.given) ? true : undefined;
+  }],
+  ['$this is DateTime implies $this.toString().length() >= 10', (tv) =>
+    tv.type === 'dateTime' && typeof tv.value === 'string' && tv.value.length >= 10 ? true : undefined],
+  ['dataAbsentReason.empty() or value.empty()', absent('Observation', 'dataAbsentReason')],
+  ['value.empty() or component.code.where(coding.intersect(%resource.code.coding).exists()).empty()', (tv, registry) => {
+    const object = plainObject(tv, 'Observation');
+    if (!object) return undefined;
+    return object.component === undefined || choicePresent(object, 'Observation', 'value[x]', registry) === false ? true : undefined;
+  }],
+  ['(component.empty() and hasMember.empty()) implies (dataAbsentReason.exists() or value.exists())', (tv, registry) => {
+    const object = plainObject(tv, 'Observation');
+    if (!object) return undefined;
+    if (plainlyPresent(object.component) || plainlyPresent(object.hasMember) || plainlyPresent(object.dataAbsentReason)) return true;
+    return choicePresent(object, 'Observation', 'value[x]', registry) === true ? true : undefined;
+  }],
+  ['low.exists() or high.exists() or text.exists()', anyPresent('ObservationReferenceRange', 'low', 'high', 'text')],
+  ['name.exists() or telecom.exists() or address.exists() or organization.exists()', anyPresent('PatientContact', 'name', 'telecom', 'address', 'organization')],
+  ['documentType.exists() or reference.exists()', anyPresent('ImmunizationEducation', 'documentType', 'reference')],
+  ['duration.empty() or durationUnit.exists()', absent('TimingRepeat', 'duration')],
+  ['period.empty() or periodUnit.exists()', absent('TimingRepeat', 'period')],
+  ['duration.exists() implies duration >= 0', absent('TimingRepeat', 'duration')],
+  ['period.exists() implies period >= 0', absent('TimingRepeat', 'period')],
+  ['periodMax.empty() or period.exists()', absent('TimingRepeat', 'periodMax')],
+  ['durationMax.empty() or duration.exists()', absent('TimingRepeat', 'durationMax')],
+  ['countMax.empty() or count.exists()', absent('TimingRepeat', 'countMax')],
+  ["offset.empty() or (when.exists() and when.select($this in ('C' | 'CM' | 'CD' | 'CV')).allFalse())", absent('TimingRepeat', 'offset')],
+  ['timeOfDay.empty() or when.empty()', absent('TimingRepeat', 'timeOfDay')],
+  ["verificationStatus.coding.where(system = 'http://terminology.hl7.org/CodeSystem/allergyintolerance-verification' and code = 'entered-in-error').exists() or clinicalStatus.exists()",
+    anyPresent('AllergyIntolerance', 'clinicalStatus')],
+  ["verificationStatus.coding.where(system = 'http://terminology.hl7.org/CodeSystem/allergyintolerance-verification' and code = 'entered-in-error').empty() or clinicalStatus.empty()",
+    (tv) => absent('AllergyIntolerance', 'verificationStatus')(tv, {}) ?? absent('AllergyIntolerance', 'clinicalStatus')(tv, {})],
+  ["abatement.empty() or clinicalStatus.coding.where(system='http://terminology.hl7.org/CodeSystem/condition-clinical' and (code='resolved' or code='remission' or code='inactive')).exists()",
+    (tv, registry) => {
+      const object = plainObject(tv, 'Condition');
+      return object && choicePresent(object, 'Condition', 'abatement[x]', registry) === false ? true : undefined;
+    }],
+  ["verificationStatus.coding.where(system='http://terminology.hl7.org/CodeSystem/condition-ver-status' and code='entered-in-error').empty() or clinicalStatus.empty()",
+    (tv) => absent('Condition', 'verificationStatus')(tv, {}) ?? absent('Condition', 'clinicalStatus')(tv, {})],
+  ["(intent='order' or intent='original-order' or intent='reflex-order'or intent='filler-order' or intent='instance-order') implies requester.exists()",
+    anyPresent('MedicationRequest', 'requester')],
+  ["(status='completed' or status='in-progress') implies performed.exists()", choiceHolds('Procedure', 'performed[x]')],
+  ["(status='partial' or status='preliminary' or status='final' or status='amended' or status='corrected' or status='appended' ) implies effective.exists()",
+    choiceHolds('DiagnosticReport', 'effective[x]')],
+  ["(status='partial' or status='preliminary' or status='final' or status='amended' or status='corrected' or status='appended' ) implies issued.exists()",
+    anyPresent('DiagnosticReport', 'issued')],
+];
+
+const PLAIN_INVARIANTS = new Map<string, PlainRule>([
+  ...US_CORE_PLAIN,
   ['contained.contained.empty()', noContained],
   ['contained.meta.versionId.empty() and contained.meta.lastUpdated.empty()', noContained],
   ['contained.meta.security.empty()', noContained],

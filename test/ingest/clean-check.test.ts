@@ -154,6 +154,34 @@ const bp = (components: number) => ({
   })),
 });
 
+const medicationRequest = (extra: Record<string, unknown> = {}) => ({
+  resourceType: 'MedicationRequest', status: 'active', intent: 'order', subject: { reference: 'Patient/p1' },
+  medicationCodeableConcept: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '197361' }] },
+  requester: { reference: 'Practitioner/d1' }, authoredOn: '2024-01-01', ...extra,
+});
+const provenance = (who: string, extra: Record<string, unknown> = {}) => ({
+  resourceType: 'Provenance', target: [{ reference: 'Patient/p1' }], recorded: '2024-01-01T00:00:00Z',
+  agent: [{ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'author' }] },
+    who: { reference: who }, ...extra }],
+});
+const condition = (extra: Record<string, unknown> = {}) => ({
+  resourceType: 'Condition', subject: { reference: 'Patient/p1' }, code: { text: 'x' },
+  clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] }, ...extra,
+});
+const allergy = (extra: Record<string, unknown> = {}) => ({
+  resourceType: 'AllergyIntolerance', patient: { reference: 'Patient/p1' }, code: { text: 'x' },
+  clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', code: 'active' }] }, ...extra,
+});
+const report = (extra: Record<string, unknown> = {}) => ({
+  resourceType: 'DiagnosticReport', status: 'final', subject: { reference: 'Patient/p1' }, code: { text: 'x' },
+  category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0074', code: 'LAB' }] }],
+  effectiveDateTime: '2024-01-01', issued: '2024-01-01T00:00:00Z', ...extra,
+});
+const immunization = (extra: Record<string, unknown> = {}) => ({
+  resourceType: 'Immunization', status: 'completed', patient: { reference: 'Patient/p1' }, occurrenceDateTime: '2024-01-01',
+  vaccineCode: { coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: '08' }] }, primarySource: true, ...extra,
+});
+
 /** One rule broken per case (and the clean original first): each must fail the fast check, as it fails medplum. */
 const RULES: Array<[string, string | undefined, Record<string, unknown>]> = [
   ['clean lab result', 'us-core-observation-lab', lab('laboratory')],
@@ -189,6 +217,38 @@ const RULES: Array<[string, string | undefined, Record<string, unknown>]> = [
   ['a root medplum types as a Quantity (numeric value)', undefined, { resourceType: 'Money', value: 5, currency: 'USD' }],
   ['dom-4 (a contained resource with a version)', undefined, { ...lab('laboratory'), subject: { reference: '#c1' },
     contained: [{ resourceType: 'Patient', id: 'c1', meta: { versionId: '1' } }] }],
+  // Invariants decided without FHIRPath when their answer is plain: a clean case on that path, and the rule broken.
+  ['clean provenance by an organization (provenance-1 decided plainly)', 'us-core-provenance', provenance('Organization/o1')],
+  ['clean provenance by a practitioner on behalf of an organization', 'us-core-provenance', provenance('Practitioner/d1', { onBehalfOf: { reference: 'Organization/o1' } })],
+  ['provenance-1 (a practitioner agent without onBehalfOf)', 'us-core-provenance', provenance('Practitioner/d1')],
+  ['provenance-1 (a device agent without onBehalfOf)', 'us-core-provenance', provenance('Device/x1')],
+  ['us-core-6 (a name with neither family nor given nor data-absent-reason)', 'us-core-patient', { ...patient(), name: [{ text: 'Jo Doe' }] }],
+  ['us-core-6 (a name with both a family name and data-absent-reason)', 'us-core-patient', { ...patient(), name: [{ family: 'Doe',
+    extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'unknown' }] }] }],
+  ['us-core-1 (an effective dateTime of less than a day)', 'us-core-observation-lab', { ...lab('laboratory'), effectiveDateTime: '2024-01' }],
+  ['us-core-2 (neither a value, components, members nor a reason for their absence)', 'us-core-observation-lab', { ...lab('laboratory'), valueQuantity: undefined }],
+  ['pat-1 (a contact with neither name, telecom, address nor organization)', undefined, { ...patient(), contact: [{ gender: 'male' }] }],
+  ['clean medication request with a timed dosage (tim-* decided plainly)', 'us-core-medicationrequest', medicationRequest({
+    dosageInstruction: [{ timing: { repeat: { frequency: 2, period: 1, periodUnit: 'd' } } }] })],
+  ['tim-1 (a duration without a unit)', undefined, medicationRequest({ dosageInstruction: [{ timing: { repeat: { duration: 5 } } }] })],
+  ['tim-4 (a negative duration)', undefined, medicationRequest({ dosageInstruction: [{ timing: { repeat: { duration: -5, durationUnit: 'min' } } }] })],
+  ['tim-10 (a time of day and a named event)', undefined, medicationRequest({ dosageInstruction: [{ timing: { repeat: { timeOfDay: ['08:00:00'], when: ['MORN'] } } }] })],
+  ['us-core-21 (an order without a requester)', 'us-core-medicationrequest', medicationRequest({ requester: undefined })],
+  ['clean condition (con-4/con-5 decided plainly)', undefined, condition()],
+  ['con-4 (abated but clinically active)', undefined, condition({ abatementDateTime: '2024-02-01' })],
+  ['con-5 (entered in error with a clinical status)', undefined, condition({ verificationStatus: { coding: [
+    { system: 'http://terminology.hl7.org/CodeSystem/condition-ver-status', code: 'entered-in-error' }] } })],
+  ['clean allergy (ait-1/ait-2 decided plainly)', undefined, allergy()],
+  ['ait-1 (no clinical status and not entered in error)', undefined, allergy({ clinicalStatus: undefined })],
+  ['ait-2 (entered in error with a clinical status)', undefined, allergy({ verificationStatus: { coding: [
+    { system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-verification', code: 'entered-in-error' }] } })],
+  ['clean lab report (us-core-8/9 decided plainly)', 'us-core-diagnosticreport-lab', report()],
+  ['us-core-8 (a final report without an effective time)', 'us-core-diagnosticreport-lab', report({ effectiveDateTime: undefined })],
+  ['us-core-9 (a final report without an issued time)', 'us-core-diagnosticreport-lab', report({ issued: undefined })],
+  ['us-core-7 (a completed procedure without a performed time)', 'us-core-procedure', { resourceType: 'Procedure', status: 'completed',
+    subject: { reference: 'Patient/p1' }, code: { text: 'x' } }],
+  ['clean immunization with education (imm-1 decided plainly)', undefined, immunization({ education: [{ documentType: 'x' }] })],
+  ['imm-1 (education with neither a document type nor a reference)', undefined, immunization({ education: [{ publicationDate: '2024-01-01' }] })],
   ['dom-2 (a contained resource containing another)', undefined, { ...lab('laboratory'), subject: { reference: '#c1' },
     contained: [{ resourceType: 'Patient', id: 'c1', contained: [{ resourceType: 'Patient', id: 'c2' }] }] }],
 ];

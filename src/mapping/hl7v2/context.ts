@@ -110,7 +110,7 @@ export class MapContext {
     const key = `${resource.resourceType}/${resource.id}`;
     const known = this.resources.get(key);
     if (known) {
-      if (JSON.stringify(known.resource) !== JSON.stringify(withMeta)) {
+      if (!sameJson(known.resource, withMeta)) {
         this.fail(`identifies the same ${resource.resourceType} as ${known.origin} but with different content`, origin, 'content', 'DUPLICATE_IDENTIFIER');
       }
     } else {
@@ -133,4 +133,26 @@ export function zoneContext(msh7: string, zone: string | undefined): ZoneContext
   const off = /([+-]\d{4})$/.exec(msh7.trim())?.[1];
   if (zone && !isKnownZone(zone)) throw new Error(`hl7v2 time zone "${zone}" is not an IANA time zone`);
   return { ...(off ? { messageOffset: fhirOffset(off) } : {}), ...(zone ? { zone } : {}) };
+}
+
+/** Whether two JSON values are equal (object keys in any order; undefined members count as absent). */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let n = 0;
+  for (const k in x) {
+    if (x[k] === undefined) continue;
+    n++;
+    if (!sameJson(x[k], y[k])) return false;
+  }
+  for (const k in y) if (y[k] !== undefined) n--;
+  return n === 0;
 }

@@ -11,20 +11,30 @@ import { MappingError, type MappingIssue } from '../types.js';
 
 /** One repetition of a field: its components, each a list of subcomponents (escaped). */
 export class Rep {
-  constructor(private readonly comps: readonly string[], private readonly d: Delimiters, readonly location: string) {}
+  private where: string | (() => string);
+
+  /** location: the value's place (`OBX[2]-5(2)`), or a function computing it when first asked (most never are). */
+  constructor(private readonly comps: readonly string[], private readonly d: Delimiters, location: string | (() => string)) {
+    this.where = location;
+  }
+
+  get location(): string {
+    if (typeof this.where !== 'string') this.where = this.where();
+    return this.where;
+  }
 
   /** Component `c`, subcomponent `s` (both 1-based), unescaped and trimmed; '' when absent. */
   get(c = 1, s = 1): string {
     const comp = this.comps[c - 1];
     if (comp === undefined) return '';
-    const sub = comp.split(this.d.subcomponent)[s - 1] ?? '';
+    const sub = s === 1 && !comp.includes(this.d.subcomponent) ? comp : comp.split(this.d.subcomponent)[s - 1] ?? '';
     return clean(unescapeHl7(sub, this.d)).trim();
   }
 
   /** Component `c` with its subcomponents as one Rep-like reader (for composite components, e.g. XCN-9 HD). */
   sub(c: number): Rep {
     const comp = this.comps[c - 1] ?? '';
-    return new Rep(comp.split(this.d.subcomponent), { ...this.d, subcomponent: '\u0000' }, `${this.location}.${c}`);
+    return new Rep(comp.split(this.d.subcomponent), { ...this.d, subcomponent: '\u0000' }, () => `${this.location}.${c}`);
   }
 
   /** Whole component unescaped, not trimmed (formatted text keeps its layout). */
@@ -41,6 +51,9 @@ export class Rep {
 const clean = (v: string) => (v === '""' ? '' : v);
 
 export class Seg {
+  /** reps(field) by field number. */
+  private readonly memo: Array<readonly Rep[] | undefined> = [];
+
   constructor(
     private readonly seg: Hl7Segment,
     private readonly d: Delimiters,
@@ -68,13 +81,18 @@ export class Seg {
     return this.seg.getField(field);
   }
 
-  /** The repetitions of a field, empty repetitions removed. */
-  reps(field: number): Rep[] {
+  /** The repetitions of a field, empty repetitions removed (built once per field: mappers read a field many times). */
+  reps(field: number): readonly Rep[] {
+    let reps = this.memo[field];
+    if (reps) return reps;
     const f = this.raw(field);
-    if (!f) return [];
-    return f.components
-      .map((comps, i) => new Rep(comps, this.d, `${this.loc(field)}${f.components.length > 1 ? `(${i + 1})` : ''}`))
-      .filter((r) => !r.isEmpty);
+    reps = f
+      ? f.components
+        .map((comps, i) => new Rep(comps, this.d, () => `${this.loc(field)}${f.components.length > 1 ? `(${i + 1})` : ''}`))
+        .filter((r) => !r.isEmpty)
+      : [];
+    if (field >= 0) this.memo[field] = reps;
+    return reps;
   }
 
   /** The first non-empty repetition, or undefined. */

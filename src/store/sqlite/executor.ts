@@ -104,9 +104,10 @@ class Connection {
 }
 
 /**
- * The executor stores are built on. Outside a transaction, reads go to the read connection when
- * there is one (a file database: WAL lets it read the last commit while a transaction is open),
- * otherwise they wait for any open transaction to end; writes run in a transaction of their own.
+ * The executor stores are built on. Outside a transaction, reads run on the write connection while
+ * no transaction is open there; while one is, they go to the read connection when there is one (a
+ * file database: WAL lets it read the last commit meanwhile), otherwise they wait for the
+ * transaction to end. Writes run in a transaction of their own.
  */
 export class SqliteExecutor implements SqlExecutor {
   readonly dialect = 'sqlite' as const;
@@ -127,6 +128,11 @@ export class SqliteExecutor implements SqlExecutor {
     const tx = this.conn.active();
     if (tx) return tx.all<R>(sql, params);
     if (!this.conn.statements.get(sql).readonly) return this.transaction((t) => t.all<R>(sql, params));
+    // No transaction open on the write connection: read there. It sees the last commit, as the
+    // reader would, and its page cache survives its own commits; the reader's cache is dropped
+    // whenever another connection has committed (every disclosure does), which makes its reads
+    // several times slower (docs/benchmarks.md).
+    if (!this.conn.gate.locked && !this.conn.db.inTransaction) return this.conn.all<R>(sql, params);
     const { reader } = this;
     if (reader) return reader.get(sql).all(...params) as R[];
     return whenFree(this.conn.gate, () => this.conn.all<R>(sql, params));
