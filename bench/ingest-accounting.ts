@@ -30,6 +30,7 @@ import { mapHl7v2, splitHl7Messages } from '../src/mapping/hl7v2/index.js';
 import { validateForIngest } from '../src/mapping/validate.js';
 import { openPostgresStores } from '../src/store/postgres/index.js';
 import { openSqliteStores } from '../src/store/sqlite/index.js';
+import { searchIndexSelection } from '../src/fhir/resource-catalogue.js';
 import type { DisclosureInput, Stores } from '../src/store/types.js';
 import { systemClock } from '../src/core/clock.js';
 
@@ -51,11 +52,12 @@ async function open(kind: 'sqlite' | 'postgres'): Promise<Opened> {
   const defs = (await import('../src/core/fhir-definitions.js')).loadFhirDefinitions();
   if (kind === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'fxg-bench-'));
-    const stores = await openSqliteStores({ filename: join(dir, 'gateway.db'), clock: systemClock, defs });
+    // Indexing what the gateway serves, as createApp's own stores do.
+    const stores = await openSqliteStores({ filename: join(dir, 'gateway.db'), clock: systemClock, defs, searchIndex: searchIndexSelection(defs) });
     return { stores, drop: async () => { await stores.close(); rmSync(dir, { recursive: true, force: true }); } };
   }
   const schema = `bench_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-  const stores = await openPostgresStores({ url: pgUrl, clock: systemClock, defs, schema });
+  const stores = await openPostgresStores({ url: pgUrl, clock: systemClock, defs, schema, searchIndex: searchIndexSelection(defs) });
   return {
     stores,
     drop: async () => {

@@ -23,6 +23,7 @@ import { loadConfig } from '../src/config/config.js';
 import { systemClock } from '../src/core/clock.js';
 import { PROJECT_ROOT, loadFhirDefinitions } from '../src/core/fhir-definitions.js';
 import { openPostgresStores } from '../src/store/postgres/index.js';
+import { searchIndexSelection } from '../src/fhir/resource-catalogue.js';
 import { benchObservation, benchPatient, patientId } from './data.js';
 
 export interface TargetReady {
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
   const schema = backend === 'postgres' ? `bench_${randomBytes(6).toString('hex')}` : undefined;
   if (schema) cleanups.push(() => withPg(pgUrl, (c) => c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)));
   const stores = schema
-    ? await openPostgresStores({ url: pgUrl, schema, clock: systemClock, defs: loadFhirDefinitions() })
+    ? await openPostgresStores({ url: pgUrl, schema, clock: systemClock, defs: loadFhirDefinitions(), searchIndex: searchIndexSelection(loadFhirDefinitions()) })
     : undefined;
   if (stores) cleanups.push(() => stores.close());
 

@@ -37,6 +37,7 @@ import { invalidGrant } from './auth/errors.js';
 import type { ConsentSource, Policy } from './policy/types.js';
 import type { Consent } from '@medplum/fhirtypes';
 import { openStores } from './store/open.js';
+import { searchIndexSelection } from './fhir/resource-catalogue.js';
 import type { Partner, Stores } from './store/types.js';
 import { canonicalJson } from './core/hash-chain.js';
 
@@ -127,7 +128,9 @@ export async function createApp(deps: AppDeps): Promise<Gateway> {
   const log = deps.log ?? createLogger(config.logLevel);
   const defs = loadFhirDefinitions();
   const ownsStores = !deps.stores;
-  const stores = deps.stores ?? await openStores({ databaseUrl: config.databaseUrl || undefined, dataDir: config.dataDir, clock, defs, log });
+  const stores = deps.stores ?? await openStores({
+    databaseUrl: config.databaseUrl || undefined, dataDir: config.dataDir, clock, defs, log, searchIndex: searchIndexSelection(defs),
+  });
   if (stores.kind === 'sqlite' && process.env.NODE_ENV === 'production') {
     log.warn({}, 'the embedded SQLite store is meant for one machine; use DATABASE_URL (PostgreSQL) in production');
   }

@@ -18,6 +18,7 @@ import { systemClock } from '../core/clock.js';
 import { loadFhirDefinitions } from '../core/fhir-definitions.js';
 import { serve } from '../main.js';
 import { openStores } from '../store/open.js';
+import { searchIndexSelection } from '../fhir/resource-catalogue.js';
 import type { Partner, Stores } from '../store/types.js';
 import { importFiles, listImportFiles } from './import-files.js';
 import { importHl7File, importMappedFile, newTally, retryIngestError } from '../mapping/ingest-sources.js';
@@ -26,9 +27,10 @@ import { requestToken } from './token.js';
 
 async function withStores<T>(fn: (s: Stores) => Promise<T>): Promise<T> {
   const config = loadConfig();
+  const defs = loadFhirDefinitions();
   const stores = await openStores({
     databaseUrl: config.databaseUrl || undefined, dataDir: config.dataDir, clock: systemClock,
-    defs: loadFhirDefinitions(), log: createLogger('warn'),
+    defs, log: createLogger('warn'), searchIndex: searchIndexSelection(defs),
   });
   try { return await fn(stores); } finally { await stores.close(); }
 }

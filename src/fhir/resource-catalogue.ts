@@ -7,8 +7,11 @@
  * See: https://hl7.org/fhir/R4/capabilitystatement.html and
  * https://hl7.org/fhir/us/core/STU6.1/CapabilityStatement-us-core-server.html
  */
+import { createHash } from 'node:crypto';
 import type { FhirDefinitions, SearchParamType } from '../core/fhir-definitions.js';
 import { US_CORE_RESOURCES } from './us-core-search.js';
+import { canonicalJson } from '../core/hash-chain.js';
+import type { SearchIndexSelection } from '../store/types.js';
 
 /** A search parameter as the gateway supports it. */
 export interface CatalogueParam {
@@ -137,4 +140,30 @@ export function buildResourceCatalogue(defs: FhirDefinitions): ResourceCatalogue
     get: (type) => resources.get(type),
     has: (type) => resources.has(type),
   };
+}
+
+/** Parameters the gateway searches on its own for every type: agreements exclude security labels (policy/agreements.ts). */
+const INTERNAL_PARAMS = ['_security'] as const;
+
+const selections = new WeakMap<FhirDefinitions, SearchIndexSelection>();
+
+/**
+ * The search parameters the store indexes: what the catalogue serves, plus the gateway's own. Nothing else
+ * is ever searched, so nothing else is written: about half the index rows of indexing every R4 parameter.
+ * The fingerprint changes with the set, and the store rebuilds its rows when it does.
+ */
+export function searchIndexSelection(defs: FhirDefinitions): SearchIndexSelection {
+  let selection = selections.get(defs);
+  if (selection) return selection;
+  const catalogue = buildResourceCatalogue(defs);
+  const internal: ReadonlySet<string> = new Set(INTERNAL_PARAMS);
+  const byType = new Map<string, ReadonlySet<string>>();
+  for (const type of catalogue.types) byType.set(type, new Set([...catalogue.get(type)!.params.keys(), ...INTERNAL_PARAMS]));
+  const listed = Object.fromEntries([...byType].map(([type, codes]) => [type, [...codes].sort()]));
+  selection = {
+    params: (type) => byType.get(type) ?? internal,
+    fingerprint: createHash('sha256').update(canonicalJson({ version: 1, types: listed, other: [...internal] })).digest('hex'),
+  };
+  selections.set(defs, selection);
+  return selection;
 }

@@ -11,6 +11,7 @@ import { evalFhirPathTyped, getAllDataTypes, isEmpty, parseFhirPath, toTypedValu
 import type { Resource } from '@medplum/fhirtypes';
 import type { FhirDefinitions, SearchParamType } from '../core/fhir-definitions.js';
 import { patientCompartmentOf } from './compartment.js';
+import type { SearchIndexSelection } from './types.js';
 
 export interface TokenRow { code: string; system: string | null; value: string | null; text: string | null }
 export interface StringRow { code: string; norm: string; exact: string }
@@ -39,7 +40,8 @@ export interface Indexer {
 
 /** Types whose parameters the indexer extracts; `_id` and `_lastUpdated` are columns of the resource row. */
 const INDEXED_TYPES: ReadonlySet<SearchParamType> = new Set(['token', 'string', 'date', 'reference', 'quantity', 'number', 'uri']);
-const COLUMN_PARAMS: ReadonlySet<string> = new Set(['_id', '_lastUpdated']);
+/** Parameters searched on columns of the resources table, never through index rows. */
+export const COLUMN_PARAMS: ReadonlySet<string> = new Set(['_id', '_lastUpdated']);
 
 /**
  * Indexed text is cut to this many code points: PostgreSQL b-tree entries are limited to about
@@ -70,11 +72,11 @@ interface CompiledParam {
 }
 
 /** Builds an indexer that compiles each type's parameters on first use and then reuses them. */
-export function createIndexer(defs: FhirDefinitions): Indexer {
+export function createIndexer(defs: FhirDefinitions, selection?: SearchIndexSelection): Indexer {
   const compiled = new Map<string, CompiledParam[]>();
   const paramsOf = (resourceType: string): CompiledParam[] => {
     let params = compiled.get(resourceType);
-    if (!params) compiled.set(resourceType, (params = compileParams(defs, resourceType)));
+    if (!params) compiled.set(resourceType, (params = compileParams(defs, resourceType, selection?.params(resourceType))));
     return params;
   };
 
@@ -164,11 +166,12 @@ export function followMembers(resource: Resource, path: MemberPath): TypedValue[
   return values.map((value) => ({ type, value }));
 }
 
-function compileParams(defs: FhirDefinitions, resourceType: string): CompiledParam[] {
+function compileParams(defs: FhirDefinitions, resourceType: string, selected: ReadonlySet<string> | undefined): CompiledParam[] {
   const out: CompiledParam[] = [];
   const atoms = new Map<string, FhirPathAtom | undefined>(); // one parse per distinct expression
   for (const p of defs.searchParams(resourceType).values()) {
     if (!INDEXED_TYPES.has(p.type) || COLUMN_PARAMS.has(p.code) || !p.expression.trim()) continue;
+    if (selected && !selected.has(p.code)) continue;
     const parts: CompiledPart[] = [];
     for (const expr of splitUnion(p.expression)) {
       const part = compilePart(resourceType, expr, atoms);

@@ -9,7 +9,7 @@ import type { FhirDefinitions } from '../core/fhir-definitions.js';
 import type { Logger } from '../core/logger.js';
 import { openPostgresStores } from './postgres/index.js';
 import { openSqliteStores } from './sqlite/index.js';
-import type { Stores } from './types.js';
+import type { SearchIndexSelection, Stores } from './types.js';
 
 export interface OpenStoresOptions {
   /** postgres://... — when set, PostgreSQL is used. */
@@ -19,18 +19,25 @@ export interface OpenStoresOptions {
   clock: Clock;
   defs: FhirDefinitions;
   log: Logger;
+  /** The search parameters the gateway serves (fhir/resource-catalogue.ts searchIndexSelection). */
+  searchIndex?: SearchIndexSelection;
 }
 
 /** Opens the configured stores (migrated and ready). */
 export async function openStores(opts: OpenStoresOptions): Promise<Stores> {
+  const common = {
+    clock: opts.clock, defs: opts.defs,
+    ...(opts.searchIndex ? { searchIndex: opts.searchIndex } : {}),
+    onReindexed: (resources: number) => opts.log.info({ resources }, 'store.search_index_rebuilt'),
+  };
   if (opts.databaseUrl) {
-    const stores = await openPostgresStores({ url: opts.databaseUrl, clock: opts.clock, defs: opts.defs });
+    const stores = await openPostgresStores({ url: opts.databaseUrl, ...common });
     opts.log.info({ store: 'postgres' }, 'store.opened');
     return stores;
   }
   mkdirSync(opts.dataDir, { recursive: true });
   const filename = join(opts.dataDir, 'gateway.db');
-  const stores = await openSqliteStores({ filename, clock: opts.clock, defs: opts.defs });
+  const stores = await openSqliteStores({ filename, ...common });
   opts.log.info({ store: 'sqlite', filename }, 'store.opened');
   return stores;
 }

@@ -301,6 +301,21 @@ export interface AccountingRecords {
 
 // ---------------------------------------------------------------- the bundle
 
+/**
+ * Which search parameters the resource store indexes, per resource type. Parameters outside it get no index
+ * rows and a search on them is refused (never answered from missing rows). The composition root passes the
+ * parameters the gateway serves (fhir/resource-catalogue.ts searchIndexSelection); stores opened without one
+ * index every parameter of the FHIR definitions.
+ */
+export interface SearchIndexSelection {
+  params(resourceType: string): ReadonlySet<string>;
+  /**
+   * Identifies the selection. The store records the one its index rows were written under and, when it opens
+   * with a different one, rebuilds every current resource's rows before it serves anything.
+   */
+  readonly fingerprint: string;
+}
+
 export interface Stores {
   kind: 'sqlite' | 'postgres';
   resources: ResourceStore;

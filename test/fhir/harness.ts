@@ -16,6 +16,7 @@ import { createFhirApi, type FhirApi } from '../../src/fhir/api.js';
 import type { FhirDeps, FhirLimits, FhirRequest, FhirResponse } from '../../src/fhir/types.js';
 import { createPolicy } from '../../src/policy/policy.js';
 import { openSqliteStores } from '../../src/store/sqlite/index.js';
+import { searchIndexSelection } from '../../src/fhir/resource-catalogue.js';
 import type { Stores } from '../../src/store/types.js';
 
 export const FHIR_BASE = 'https://gw.test.example/fhir';
@@ -63,7 +64,7 @@ let requestSeq = 0;
 export async function createHarness(o: { limits?: Partial<FhirLimits>; audit?: (real: Audit) => Audit } = {}): Promise<Harness> {
   const defs = loadFhirDefinitions();
   const clock = new ManualClock(Date.UTC(2026, 0, 1));
-  const stores = await openSqliteStores({ filename: ':memory:', clock, defs });
+  const stores = await openSqliteStores({ filename: ':memory:', clock, defs, searchIndex: searchIndexSelection(defs) });
   const realAudit = createAudit({ log: stores.disclosures, defs, logger: silentLogger, inTransaction: () => stores.inTransaction() });
   const deps: FhirDeps = {
     store: stores.resources,

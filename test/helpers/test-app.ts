@@ -14,6 +14,7 @@ import { loadFhirDefinitions } from '../../src/core/fhir-definitions.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { systemClock } from '../../src/core/clock.js';
 import { openSqliteStores } from '../../src/store/sqlite/index.js';
+import { searchIndexSelection } from '../../src/fhir/resource-catalogue.js';
 import { openPostgresStores } from '../../src/store/postgres/index.js';
 import type { Partner, Stores } from '../../src/store/types.js';
 
@@ -46,12 +47,13 @@ export async function openTestStores(kind: StoreKind, clock: Clock = systemClock
   const defs = loadFhirDefinitions();
   if (kind === 'sqlite') {
     const filename = o.file ? join(mkdtempSync(join(tmpdir(), 'fxg-db-')), 'gateway.db') : ':memory:';
-    const stores = await openSqliteStores({ filename, clock, defs });
+    // The search index selection createApp's own stores use (only the served parameters are indexed).
+    const stores = await openSqliteStores({ filename, clock, defs, searchIndex: searchIndexSelection(defs) });
     return { stores, drop: () => stores.close(), location: { kind, filename } };
   }
   if (!PG_URL) throw new Error('TEST_PG_URL is not set');
   const schema = `t_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
-  const stores = await openPostgresStores({ url: PG_URL, clock, defs, schema });
+  const stores = await openPostgresStores({ url: PG_URL, clock, defs, schema, searchIndex: searchIndexSelection(defs) });
   return {
     stores,
     location: { kind, url: PG_URL, schema },

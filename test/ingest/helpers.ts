@@ -65,10 +65,14 @@ export function parseAck(text: string): ParsedAck {
   };
 }
 
-/** Current resources of a type with an identifier value (token search on the store, no policy). */
+/**
+ * Current resources of a type with an identifier value (straight from the store, no policy). Read by type and
+ * matched here: the gateway indexes only the parameters it serves, and `identifier` is not one for every type.
+ */
 export async function byIdentifier<T extends Resource = Resource>(stores: Stores, resourceType: string, value: string): Promise<T[]> {
-  const r = await stores.resources.search({ resourceType, filters: [{ code: 'identifier', values: [{ value }] }], count: 50, offset: 0 });
-  return r.resources as T[];
+  const r = await stores.resources.search({ resourceType, filters: [], count: 1000, offset: 0 });
+  if (r.hasMore) throw new Error(`more than 1000 ${resourceType} resources: byIdentifier reads one page`);
+  return (r.resources as Array<T & { identifier?: Array<{ value?: string }> }>).filter((x) => x.identifier?.some((i) => i.value === value));
 }
 
 export async function patientByMrn(stores: Stores, mrn: string): Promise<Patient | undefined> {

@@ -8,7 +8,7 @@ import type { Observation, Patient, Resource } from '@medplum/fhirtypes';
 import { ManualClock, type Clock } from '../../src/core/clock.js';
 import { GENESIS_HASH } from '../../src/core/hash-chain.js';
 import { disclosureHash } from '../../src/store/disclosure-hash.js';
-import type { DisclosureInput, SearchFilter, SearchQuery, Stores } from '../../src/store/types.js';
+import type { DisclosureInput, SearchFilter, SearchIndexSelection, SearchQuery, Stores } from '../../src/store/types.js';
 
 export interface ContractOptions {
   /** Skip the whole suite; a string is printed as the reason. */
@@ -20,7 +20,7 @@ export interface ContractOptions {
 }
 
 /** Opens a fresh, empty store that takes its time from `clock`. */
-export type OpenStores = (deps: { clock: Clock }) => Promise<Stores>;
+export type OpenStores = (deps: { clock: Clock; searchIndex?: SearchIndexSelection; onReindexed?: (resources: number) => void }) => Promise<Stores>;
 
 const START = Date.UTC(2026, 0, 1);
 const LOINC = 'http://loinc.org';
@@ -241,6 +241,54 @@ export function storeContract(name: string, open: OpenStores, opts: ContractOpti
         ]);
         assert.deepEqual(got.map((r) => `${r.resourceType}/${r.id}`), ['Observation/o1', 'Patient/b', 'Patient/a']);
         assert.deepEqual(await stores.resources.readMany([]), []);
+      });
+    });
+
+    describe('resources: search index selection', () => {
+      const only = (fingerprint: string, codes: string[]): SearchIndexSelection => ({
+        params: (type) => new Set(type === 'Observation' ? codes : []),
+        fingerprint,
+      });
+      const lab = (id: string): Observation => ({
+        resourceType: 'Observation', id, status: 'final', subject: { reference: 'Patient/p1' },
+        code: { coding: [{ system: 'http://loinc.org', code: '2345-7' }] },
+      });
+      const ids = (r: { resources: Resource[] }) => r.resources.map((x) => x.id).sort();
+      const byStatus = (s: Stores) => s.resources.search({ resourceType: 'Observation', filters: [f('status', 'final')], count: 10, offset: 0 });
+      const byCode = (s: Stores) => s.resources.search({ resourceType: 'Observation', filters: [f('code', '2345-7')], count: 10, offset: 0 });
+
+      it('indexes the selected parameters only, refuses the others, and rebuilds every row when the selection changes', {
+        skip: opts.openAnother ? false : 'no second store over one database',
+      }, async () => {
+        await stores.resources.create(lab('o1'), { id: 'o1' }); // indexed under no selection: every parameter
+        const open = opts.openAnother as OpenStores;
+        let rebuilt: number | undefined;
+        const onReindexed = (n: number) => { rebuilt = n; };
+
+        const narrow = await open({ clock, searchIndex: only('code-only', ['code']), onReindexed });
+        try {
+          assert.equal(rebuilt, 1, 'the first open under a selection rebuilds the rows');
+          assert.deepEqual(ids(await byCode(narrow)), ['o1']);
+          await assert.rejects(byStatus(narrow), { code: 'GW_NOT_SUPPORTED', message: /Observation\.status is not indexed/ });
+          await narrow.resources.create(lab('o2'), { id: 'o2' }); // no status row
+          assert.deepEqual(ids(await byCode(narrow)), ['o1', 'o2']);
+        } finally {
+          await narrow.close();
+        }
+
+        rebuilt = undefined;
+        await (await open({ clock, searchIndex: only('code-only', ['code']), onReindexed })).close();
+        assert.equal(rebuilt, undefined, 'the same selection again: nothing to rebuild');
+
+        const wide = await open({ clock, searchIndex: only('code-and-status', ['code', 'status']), onReindexed });
+        try {
+          assert.equal(rebuilt, 2);
+          assert.deepEqual(ids(await byStatus(wide)), ['o1', 'o2'], 'o2, written without a status row, has one now');
+          await wide.resources.delete('Observation', 'o1');
+          assert.deepEqual(ids(await byStatus(wide)), ['o2']);
+        } finally {
+          await wide.close();
+        }
       });
     });
 

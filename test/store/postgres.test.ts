@@ -42,7 +42,7 @@ storeContract(
   ({ clock }) => openPostgresStores({ url: url as string, clock, defs, schema: newSchema(), poolMax: 8 }),
   {
     skip,
-    openAnother: ({ clock }) => openPostgresStores({ url: url as string, clock, defs, schema: schemas.at(-1) as string, poolMax: 4 }),
+    openAnother: (deps) => openPostgresStores({ url: url as string, defs, schema: schemas.at(-1) as string, poolMax: 4, ...deps }),
     rawSql: (sql) => withClient((c) => c.query(sql), schemas.at(-1)),
   },
 );
@@ -70,7 +70,7 @@ describe('postgres store: start-up', { skip }, () => {
     const clock = new ManualClock();
     const opened = await Promise.all(Array.from({ length: 4 }, () => openPostgresStores({ url: url as string, clock, defs, schema, poolMax: 2 })));
     const versions = await withClient((c) => c.query('SELECT version FROM schema_migrations ORDER BY version'), schema);
-    assert.deepEqual(versions.rows, [{ version: 1 }, { version: 2 }]);
+    assert.deepEqual(versions.rows, [{ version: 1 }, { version: 2 }, { version: 3 }]);
     await Promise.all(opened.map((s) => s.close()));
   });
 

@@ -26,7 +26,7 @@ storeContract(
     return openSqliteStores({ filename: lastFile, clock, defs });
   },
   {
-    openAnother: ({ clock }) => openSqliteStores({ filename: lastFile, clock, defs }),
+    openAnother: (deps) => openSqliteStores({ filename: lastFile, defs, ...deps }),
     rawSql: async (sql) => {
       const db = new Database(lastFile);
       try {
@@ -49,7 +49,7 @@ describe('sqlite store: files', () => {
     assert.equal((await second.resources.read('Patient', 'p1')).id, 'p1');
     await second.close();
     const db = new Database(filename, { readonly: true });
-    assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }]);
+    assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }, { version: 3 }]);
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     db.close();
   });

@@ -8,7 +8,7 @@ import { isoNow, type Clock } from '../../core/clock.js';
 import type { FhirDefinitions } from '../../core/fhir-definitions.js';
 import { loadMigrations, migrate, MIGRATIONS_LOCK } from '../sql/migrate.js';
 import { buildStores } from '../sql/stores.js';
-import type { Stores } from '../types.js';
+import type { SearchIndexSelection, Stores } from '../types.js';
 import { PgExecutor } from './executor.js';
 
 export interface PostgresStoreOptions {
@@ -22,6 +22,9 @@ export interface PostgresStoreOptions {
   schema?: string;
   /** Pool size. Default 10. */
   poolMax?: number;
+  /** The search parameters to index (absent: all); see SearchIndexSelection. */
+  searchIndex?: SearchIndexSelection;
+  onReindexed?: (resources: number) => void;
 }
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/postgres/', import.meta.url));
@@ -61,7 +64,7 @@ export async function openPostgresStores(opts: PostgresStoreOptions): Promise<St
     // Under the migrations lock: concurrent CREATE SCHEMA IF NOT EXISTS can still collide.
     await exec.transaction((tx) => tx.script(`CREATE SCHEMA IF NOT EXISTS "${schema}"`), { lock: MIGRATIONS_LOCK });
     await migrate(exec, loadMigrations(MIGRATIONS_DIR), isoNow(opts.clock));
-    return buildStores('postgres', exec, opts, {
+    return await buildStores('postgres', exec, opts, {
       ping: async () => {
         await pool.query('SELECT 1');
       },

@@ -4,7 +4,7 @@ import type { FhirDefinitions } from '../../core/fhir-definitions.js';
 import { isFhirId, newId } from '../../core/ids.js';
 import { badRequest, conflict, gone, notFound, preconditionFailed } from '../../core/outcome.js';
 import type { Indexer } from '../indexer.js';
-import type { HistoryEntry, ResourceStore, SearchQuery, SearchResult } from '../types.js';
+import type { HistoryEntry, ResourceStore, SearchIndexSelection, SearchQuery, SearchResult } from '../types.js';
 import type { SqlExecutor } from './executor.js';
 import { indexBatches, INDEX_TABLES } from './index-rows.js';
 import { compileSearch, referencingQuery } from './search.js';
@@ -15,7 +15,12 @@ export interface ResourceStoreDeps {
   clock: Clock;
   defs: FhirDefinitions;
   indexer: Indexer;
+  /** The parameters the indexer writes rows for (absent: all); searches on others are refused. */
+  searchIndex?: SearchIndexSelection;
 }
+
+/** Resources re-indexed per transaction when the search index selection changed. */
+const REINDEX_CHUNK = 500;
 
 interface CurrentRow extends Record<string, unknown> {
   rid: number;
@@ -162,7 +167,7 @@ export class SqlResourceStore implements ResourceStore {
   }
 
   async search(query: SearchQuery): Promise<SearchResult> {
-    const compiled = compileSearch(this.deps.defs, query, this.deps.clock.now());
+    const compiled = compileSearch(this.deps.defs, query, this.deps.clock.now(), this.deps.searchIndex);
     const total = query.total
       ? Number((await this.db.all<{ n: number }>(compiled.count.text, compiled.count.params))[0]?.n ?? 0)
       : undefined;
@@ -179,7 +184,7 @@ export class SqlResourceStore implements ResourceStore {
     limit: number,
   ): Promise<Resource[]> {
     if (targets.length === 0 || limit <= 0) return [];
-    const q = referencingQuery(this.deps.defs, resourceType, code, targets, limit);
+    const q = referencingQuery(this.deps.defs, resourceType, code, targets, limit, this.deps.searchIndex);
     const rows = await this.db.all<{ content: string }>(q.text, q.params);
     return rows.map((r) => JSON.parse(r.content) as Resource);
   }
@@ -220,7 +225,44 @@ export class SqlResourceStore implements ResourceStore {
     return out;
   }
 
-    /** Runs fn in one transaction; fn gets a store bound to it (nested calls become savepoints). */
+  /**
+   * Brings the index rows in line with the search index selection: when the selection differs from the one
+   * recorded with the rows (a new release serves other parameters, or a store written before selections were
+   * recorded), every current resource's rows are rebuilt, a chunk per transaction, and the selection is
+   * recorded last (a crash part way starts the rebuild again). Returns how many resources were re-indexed.
+   */
+  async syncSearchIndex(): Promise<number> {
+    const selection = this.deps.searchIndex;
+    if (!selection) return 0;
+    const [recorded] = await this.db.all<{ value: string }>("SELECT value FROM store_settings WHERE key = 'search_index'");
+    if (recorded?.value === selection.fingerprint) return 0;
+    let done = 0;
+    for (let after = 0; ;) {
+      const n = await this.db.transaction(async (tx) => {
+        const rows = await tx.all<{ rid: number; resource_type: string; last_updated_ms: number; content: string }>(
+          'SELECT rid, resource_type, last_updated_ms, content FROM resources WHERE rid > ? AND deleted = 0 ORDER BY rid LIMIT ?',
+          [after, REINDEX_CHUNK],
+        );
+        for (const row of rows) {
+          const rid = Number(row.rid);
+          for (const table of INDEX_TABLES) await tx.run(`DELETE FROM ${table} WHERE rid = ?`, [rid]);
+          const resource = JSON.parse(row.content) as Resource;
+          await tx.insert(indexBatches(row.resource_type, rid, Number(row.last_updated_ms), this.deps.indexer.index(resource)));
+          after = rid;
+        }
+        return rows.length;
+      });
+      done += n;
+      if (n < REINDEX_CHUNK) break;
+    }
+    await this.db.run(
+      "INSERT INTO store_settings (key, value) VALUES ('search_index', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      [selection.fingerprint],
+    );
+    return done;
+  }
+
+  /** Runs fn in one transaction; fn gets a store bound to it (nested calls become savepoints). */
   transaction<T>(fn: (tx: ResourceStore) => Promise<T>): Promise<T> {
     return this.db.transaction((tx) => fn(new SqlResourceStore(tx, this.deps)));
   }

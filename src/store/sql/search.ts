@@ -15,8 +15,8 @@
  */
 import type { FhirDefinitions, SearchParamDef } from '../../core/fhir-definitions.js';
 import { badRequest, notSupported } from '../../core/outcome.js';
-import { identifierCode, indexKey, normalizeText, withoutNul } from '../indexer.js';
-import type { SearchFilter, SearchPrefix, SearchQuery, SearchValue } from '../types.js';
+import { COLUMN_PARAMS, identifierCode, indexKey, normalizeText, withoutNul } from '../indexer.js';
+import type { SearchFilter, SearchIndexSelection, SearchPrefix, SearchQuery, SearchValue } from '../types.js';
 import { INDEX_TABLE, type IndexedType } from './index-rows.js';
 import {
   parseDate,
@@ -42,8 +42,8 @@ const MAX_CHAR = '\u{10FFFF}';
 const ORDERED_TYPES: ReadonlySet<string> = new Set(['date', 'number', 'quantity']);
 
 /** Builds the page and count statements for a query; throws 400 for unknown codes or bad values. */
-export function compileSearch(defs: FhirDefinitions, q: SearchQuery, nowMs: number): CompiledSearch {
-  const ctx: Ctx = { defs, type: q.resourceType, nowMs };
+export function compileSearch(defs: FhirDefinitions, q: SearchQuery, nowMs: number, selection?: SearchIndexSelection): CompiledSearch {
+  const ctx: Ctx = { defs, type: q.resourceType, nowMs, ...(selection ? { selection } : {}) };
   if (!defs.isResourceType(q.resourceType)) throw badRequest(`unknown resource type ${q.resourceType}`);
   const conds = q.filters.map((f) => filterCondition(ctx, f));
   if (q.narrow?.compartmentPatient !== undefined) conds.push(compartmentCondition(q.resourceType, q.narrow.compartmentPatient));
@@ -135,8 +135,9 @@ export function referencingQuery(
   code: string,
   targets: readonly string[],
   limit: number,
+  selection?: SearchIndexSelection,
 ): SqlFragment {
-  const p = paramOf({ defs, type: resourceType, nowMs: 0 }, code);
+  const p = paramOf({ defs, type: resourceType, nowMs: 0, ...(selection ? { selection } : {}) }, code);
   if (p.type !== 'reference') throw badRequest(`${resourceType}.${code} is not a reference search parameter`);
   return sql`SELECT r.content FROM resources r WHERE r.resource_type = ${resourceType} AND r.deleted = 0
     AND r.rid IN (SELECT i.rid FROM idx_reference i WHERE i.resource_type = ${resourceType} AND i.code = ${code}
@@ -148,11 +149,17 @@ interface Ctx {
   defs: FhirDefinitions;
   type: string;
   nowMs: number;
+  /** The parameters that have index rows (absent: all of them). */
+  selection?: SearchIndexSelection;
 }
 
 function paramOf(ctx: Ctx, code: string): SearchParamDef {
   const p = ctx.defs.searchParam(ctx.type, code);
   if (!p) throw badRequest(`unknown search parameter ${ctx.type}.${code}`, 'GW_UNKNOWN_SEARCH_PARAM');
+  // A parameter without index rows would match nothing: refuse it rather than answer from missing rows.
+  if (ctx.selection && !COLUMN_PARAMS.has(code) && !ctx.selection.params(ctx.type).has(code)) {
+    throw notSupported(`search parameter ${ctx.type}.${code} is not indexed by this gateway`);
+  }
   return p;
 }
 

@@ -1,7 +1,7 @@
 import type { Clock } from '../../core/clock.js';
 import type { FhirDefinitions } from '../../core/fhir-definitions.js';
 import { createIndexer } from '../indexer.js';
-import type { Stores } from '../types.js';
+import type { SearchIndexSelection, Stores } from '../types.js';
 import { SqlAccountingRecords } from './accounting-records.js';
 import { SqlAdminTrail } from './admin-trail.js';
 import { SqlDisclosureLog } from './disclosure-log.js';
@@ -15,18 +15,31 @@ import { SqlSigningKeyStore } from './signing-keys.js';
 export interface StoreDeps {
   clock: Clock;
   defs: FhirDefinitions;
+  /** The search parameters to index (absent: every parameter of the definitions). */
+  searchIndex?: SearchIndexSelection;
+  /** Told how many resources were re-indexed when the selection changed (a long step on a large store). */
+  onReindexed?: (resources: number) => void;
 }
 
-/** The Stores bundle over one executor: the same store classes serve both dialects. */
-export function buildStores(
+/**
+ * The Stores bundle over one (migrated) executor: the same store classes serve both dialects. Before it
+ * returns, the index rows are brought in line with the search index selection.
+ */
+export async function buildStores(
   kind: Stores['kind'],
   db: SqlExecutor,
   deps: StoreDeps,
   lifecycle: Pick<Stores, 'ping' | 'close'>,
-): Stores {
+): Promise<Stores> {
+  const resources = new SqlResourceStore(db, {
+    clock: deps.clock, defs: deps.defs, indexer: createIndexer(deps.defs, deps.searchIndex),
+    ...(deps.searchIndex ? { searchIndex: deps.searchIndex } : {}),
+  });
+  const reindexed = await resources.syncSearchIndex();
+  if (reindexed) deps.onReindexed?.(reindexed);
   return {
     kind,
-    resources: new SqlResourceStore(db, { clock: deps.clock, defs: deps.defs, indexer: createIndexer(deps.defs) }),
+    resources,
     disclosures: new SqlDisclosureLog(db, deps.clock),
     replay: new SqlReplayCache(db, deps.clock),
     partners: new SqlPartnerStore(db, deps.clock),

@@ -8,7 +8,7 @@ import { isoNow, type Clock } from '../../core/clock.js';
 import type { FhirDefinitions } from '../../core/fhir-definitions.js';
 import { loadMigrations, migrate } from '../sql/migrate.js';
 import { buildStores } from '../sql/stores.js';
-import type { Stores } from '../types.js';
+import type { SearchIndexSelection, Stores } from '../types.js';
 import { SqliteExecutor } from './executor.js';
 
 export interface SqliteStoreOptions {
@@ -18,6 +18,9 @@ export interface SqliteStoreOptions {
   defs: FhirDefinitions;
   /** How long a writer waits for another process's lock before failing (ms). Default 5000. */
   busyTimeoutMs?: number;
+  /** The search parameters to index (absent: all); see SearchIndexSelection. */
+  searchIndex?: SearchIndexSelection;
+  onReindexed?: (resources: number) => void;
 }
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/sqlite/', import.meta.url));
@@ -47,7 +50,7 @@ export async function openSqliteStores(opts: SqliteStoreOptions): Promise<Stores
       reader.pragma('cache_size = -32768');
     }
     const exec = new SqliteExecutor(db, busyTimeoutMs, reader);
-    return buildStores('sqlite', exec, opts, {
+    return await buildStores('sqlite', exec, opts, {
       ping: async () => {
         await exec.all('SELECT 1');
       },
