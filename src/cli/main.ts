@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { newId } from '../core/ids.js';
-import { parseAgreement } from '../policy/agreements.js';
+import { parseAgreement, type Agreement } from '../policy/agreements.js';
 import { agreementFor } from '../policy/policy.js';
 import { Command, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
@@ -232,36 +232,41 @@ program.command('accounting').description('a patient\'s accounting of disclosure
 partners.command('agreement').description('show a partner\'s agreement, set it from a YAML/JSON file, or reset it to the defaults of its kind')
   .argument('<id>').option('--file <file>', 'the agreement (docs/agreements.md)').option('--reset', 'back to the defaults of the partner\'s kind')
   .action(async (id: string, o: { file?: string; reset?: boolean }) => {
+    let agreement: Omit<Agreement, 'partnerId'> | undefined;
+    if (o.file) {
+      try {
+        const { partnerId: _p, ...parsed } = parseAgreement({ ...(parseYaml(readFileSync(o.file, 'utf8')) as Record<string, unknown>), partnerId: id }, o.file);
+        agreement = parsed;
+      } catch (err) { fail((err as Error).message); }
+    }
     await withStores(async (s) => {
-      const partner = await s.partners.get(id);
-      if (!partner) fail(`no partner ${id}`);
-      const p = partner!;
       const actor = `cli:${userInfo().username}`;
-      const { createdAt: _c, updatedAt: _u, agreement: before, ...registration } = p;
-      if (o.reset) {
-        await s.atomically(async () => {
-          await s.partners.upsert(registration);
-          await s.adminTrail.record({ actor, action: 'agreement.reset', target: `partner/${id}`, ...(before ? { before } : {}), after: { default: p.kind } });
-        });
-        process.stdout.write(`partner ${id}: agreement reset to the defaults for ${p.kind}\n`);
+      if (o.reset || agreement) {
+        // Read and write in one transaction under the partners lock (as the admin API does): the registration
+        // written back is the current one, so a suspension made meanwhile by another process is not undone.
+        const kind = await s.atomically(async () => {
+          const current = await s.partners.get(id);
+          if (!current) return undefined;
+          const { createdAt: _c, updatedAt: _u, agreement: before, ...registration } = current;
+          if (agreement) {
+            await s.partners.upsert({ ...registration, agreement });
+            await s.adminTrail.record({ actor, action: 'agreement.update', target: `partner/${id}`, before: before ?? { default: current.kind }, after: agreement });
+          } else {
+            await s.partners.upsert(registration);
+            await s.adminTrail.record({ actor, action: 'agreement.reset', target: `partner/${id}`, ...(before ? { before } : {}), after: { default: current.kind } });
+          }
+          return current.kind;
+        }, { lock: 'partners' });
+        if (!kind) fail(`no partner ${id}`);
+        process.stdout.write(agreement ? `partner ${id}: agreement updated\n` : `partner ${id}: agreement reset to the defaults for ${kind}\n`);
         return;
       }
-      if (o.file) {
-        let parsed;
-        try {
-          parsed = parseAgreement({ ...(parseYaml(readFileSync(o.file, 'utf8')) as Record<string, unknown>), partnerId: id }, o.file);
-        } catch (err) { fail((err as Error).message); }
-        const { partnerId: _p, ...agreement } = parsed!;
-        await s.atomically(async () => {
-          await s.partners.upsert({ ...registration, agreement });
-          await s.adminTrail.record({ actor, action: 'agreement.update', target: `partner/${id}`, before: before ?? { default: p.kind }, after: agreement });
-        });
-        process.stdout.write(`partner ${id}: agreement updated\n`);
-        return;
-      }
-      process.stdout.write(`${JSON.stringify({ source: p.agreement ? 'stored' : `default for ${p.kind}`, agreement: agreementFor(p) }, null, 2)}\n`);
+      const p = await s.partners.get(id);
+      if (!p) fail(`no partner ${id}`);
+      process.stdout.write(`${JSON.stringify({ source: p!.agreement ? 'stored' : `default for ${p!.kind}`, agreement: agreementFor(p!) }, null, 2)}\n`);
     });
   });
+
 
 program.command('token').description('get a SMART Backend Services access token (private_key_jwt) and print it')
   .requiredOption('--partner <id>', 'client id').requiredOption('--key <file>', 'the partner\'s private JWK (JSON)')
