@@ -74,6 +74,28 @@ describe('postgres store: start-up', { skip }, () => {
     await Promise.all(opened.map((s) => s.close()));
   });
 
+  it('rebuilds the search index whole when several processes open under a new selection at once (they take turns)', async () => {
+    const schema = newSchema();
+    const clock = new ManualClock();
+    const first = await openPostgresStores({ url: url as string, clock, defs, schema });
+    await first.resources.transaction(async (tx) => {
+      for (let i = 0; i < 1200; i++) {
+        await tx.create({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/p${i % 7}` } }, { id: `o${i}` });
+      }
+    });
+    await first.close();
+    const selection = { params: (type: string) => new Set(type === 'Observation' ? ['status', 'patient'] : []), fingerprint: 'status-patient' };
+    const opened = await Promise.all(Array.from({ length: 4 }, () => openPostgresStores({ url: url as string, clock, defs, schema, poolMax: 2, searchIndex: selection })));
+    try {
+      const page = await opened[0]!.resources.search({ resourceType: 'Observation', filters: [{ code: 'patient', values: [{ value: 'Patient/p3' }] }], count: 1000, offset: 0, total: true });
+      assert.equal(page.total, 171);
+      const codes = await withClient((c) => c.query("SELECT DISTINCT code FROM idx_token WHERE resource_type = 'Observation' ORDER BY code"), schema);
+      assert.deepEqual(codes.rows, [{ code: 'status' }], 'no rows left of the parameters outside the selection');
+    } finally {
+      await Promise.all(opened.map((s) => s.close()));
+    }
+  });
+
   it('refuses TRUNCATE of the disclosure log', async () => {
     const schema = newSchema();
     const stores = await openPostgresStores({ url: url as string, clock: new ManualClock(), defs, schema });

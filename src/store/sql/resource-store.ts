@@ -228,17 +228,21 @@ export class SqlResourceStore implements ResourceStore {
   /**
    * Brings the index rows in line with the search index selection: when the selection differs from the one
    * recorded with the rows (a new release serves other parameters, or a store written before selections were
-   * recorded), every current resource's rows are rebuilt, a chunk per transaction, and the selection is
-   * recorded last (a crash part way starts the rebuild again). Returns how many resources were re-indexed.
+   * recorded), every current resource's rows are rebuilt, a chunk per transaction. Each chunk holds the
+   * 'search-index' lock and first re-reads the recorded selection, so processes opening the store at once
+   * take turns and stop as soon as one has finished; the last chunk records the selection (a crash part way
+   * leaves the old record, and the next start rebuilds again). Returns how many resources this call re-indexed.
    */
   async syncSearchIndex(): Promise<number> {
     const selection = this.deps.searchIndex;
     if (!selection) return 0;
-    const [recorded] = await this.db.all<{ value: string }>("SELECT value FROM store_settings WHERE key = 'search_index'");
-    if (recorded?.value === selection.fingerprint) return 0;
+    const recorded = async (db: SqlExecutor) =>
+      (await db.all<{ value: string }>("SELECT value FROM store_settings WHERE key = 'search_index'"))[0]?.value;
+    if (await recorded(this.db) === selection.fingerprint) return 0;
     let done = 0;
-    for (let after = 0; ;) {
-      const n = await this.db.transaction(async (tx) => {
+    for (let after = 0, more = true; more;) {
+      more = await this.db.transaction(async (tx) => {
+        if (await recorded(tx) === selection.fingerprint) return false; // another process finished the rebuild
         const rows = await tx.all<{ rid: number; resource_type: string; last_updated_ms: number; content: string }>(
           'SELECT rid, resource_type, last_updated_ms, content FROM resources WHERE rid > ? AND deleted = 0 ORDER BY rid LIMIT ?',
           [after, REINDEX_CHUNK],
@@ -250,15 +254,15 @@ export class SqlResourceStore implements ResourceStore {
           await tx.insert(indexBatches(row.resource_type, rid, Number(row.last_updated_ms), this.deps.indexer.index(resource)));
           after = rid;
         }
-        return rows.length;
-      });
-      done += n;
-      if (n < REINDEX_CHUNK) break;
+        done += rows.length;
+        if (rows.length === REINDEX_CHUNK) return true;
+        await tx.run(
+          "INSERT INTO store_settings (key, value) VALUES ('search_index', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+          [selection.fingerprint],
+        );
+        return false;
+      }, { lock: 'search-index' });
     }
-    await this.db.run(
-      "INSERT INTO store_settings (key, value) VALUES ('search_index', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-      [selection.fingerprint],
-    );
     return done;
   }
 
