@@ -12,6 +12,7 @@ import type { FhirDefinitions, SearchParamType } from '../core/fhir-definitions.
 import { US_CORE_RESOURCES } from './us-core-search.js';
 import { canonicalJson } from '../core/hash-chain.js';
 import type { SearchIndexSelection } from '../store/types.js';
+import { CATEGORIZED_TYPES } from '../policy/agreements.js';
 
 /** A search parameter as the gateway supports it. */
 export interface CatalogueParam {
@@ -142,13 +143,18 @@ export function buildResourceCatalogue(defs: FhirDefinitions): ResourceCatalogue
   };
 }
 
-/** Parameters the gateway searches on its own for every type: agreements exclude security labels (policy/agreements.ts). */
+/**
+ * Parameters the gateway searches on its own (policy/agreements.ts agreementNarrowing): `_security` on every
+ * type (agreements exclude security labels), `category` on every type an agreement may limit by category.
+ */
 const INTERNAL_PARAMS = ['_security'] as const;
+const internalParamsOf = (type: string): string[] => [...INTERNAL_PARAMS, ...(CATEGORIZED_TYPES.includes(type) ? ['category'] : [])];
 
 const selections = new WeakMap<FhirDefinitions, SearchIndexSelection>();
 
 /**
- * The search parameters the store indexes: what the catalogue serves, plus the gateway's own. Nothing else
+ * The search parameters the store indexes: what the catalogue serves, plus the gateway's own (INTERNAL_PARAMS,
+ * `category` of the categorized types). Nothing else
  * is ever searched, so nothing else is written: about half the index rows of indexing every R4 parameter.
  * The fingerprint changes with the set, and the store rebuilds its rows when it does.
  */
@@ -158,7 +164,8 @@ export function searchIndexSelection(defs: FhirDefinitions): SearchIndexSelectio
   const catalogue = buildResourceCatalogue(defs);
   const internal: ReadonlySet<string> = new Set(INTERNAL_PARAMS);
   const byType = new Map<string, ReadonlySet<string>>();
-  for (const type of catalogue.types) byType.set(type, new Set([...catalogue.get(type)!.params.keys(), ...INTERNAL_PARAMS]));
+  for (const type of catalogue.types) byType.set(type, new Set([...catalogue.get(type)!.params.keys(), ...internalParamsOf(type)]));
+  for (const type of CATEGORIZED_TYPES) if (!byType.has(type)) byType.set(type, new Set(internalParamsOf(type)));
   const listed = Object.fromEntries([...byType].map(([type, codes]) => [type, [...codes].sort()]));
   selection = {
     params: (type) => byType.get(type) ?? internal,
