@@ -120,11 +120,12 @@ ingest.command('retry').description('replay queued inputs with the current mappi
     try {
       const entries = o.all ? await gw.stores.ingestErrors.list({ status: 'open' }) : await Promise.all(ids.map((id) => gw.stores.ingestErrors.get(id)));
       let resolved = 0;
+      const loaded = new Map<string, RecordMapping>();
       for (const [i, e] of entries.entries()) {
         if (!e) { process.stdout.write(`  ${ids[i]}: no such entry\n`); process.exitCode = 1; continue; }
         if (e.status === 'resolved') { process.stdout.write(`  ${e.id}: already resolved\n`); continue; }
         const r = await retryIngestError(e, {
-          pipeline: gw.ingest.pipeline, terminology: gw.ingest.terminology, clock: systemClock, mappingsDir: config.ingest.mappingsDir, timezone: config.ingest.timezone,
+          pipeline: gw.ingest.pipeline, terminology: gw.ingest.terminology, clock: systemClock, mappingsDir: config.ingest.mappingsDir, timezone: config.ingest.timezone, loaded,
         });
         if (r.status === 'failed') { process.stdout.write(`  ${e.id} ${e.source}: still failing: ${r.reason}\n`); process.exitCode = 1; }
         else { resolved++; process.stdout.write(`  ${e.id} ${e.source}: ${r.status}\n`); }

@@ -73,12 +73,21 @@ export async function importMappedFile(file: string, mapping: RecordMapping, d: 
 /** Replays one queued input with the current mappings and terminology. */
 export async function retryIngestError(
   e: IngestError,
-  d: MappedImportDeps & { mappingsDir: string; timezone?: string },
+  d: MappedImportDeps & {
+    mappingsDir: string;
+    timezone?: string;
+    /** Mappings loaded so far, by name (filled as entries need them): a batch of retries reads each mapping once. */
+    loaded?: Map<string, RecordMapping>;
+  },
 ): Promise<IngestResult> {
   if (e.format === 'hl7v2') return d.pipeline.retry(e, () => mapHl7v2(e.input, { terminology: d.terminology, ...(d.timezone ? { timezone: d.timezone } : {}) }));
   const m = /^mapping:(.+)$/.exec(e.format);
   if (m) {
-    const mapping = loadMapping(d.mappingsDir, m[1]!);
+    let mapping = d.loaded?.get(m[1]!);
+    if (!mapping) {
+      mapping = loadMapping(d.mappingsDir, m[1]!);
+      d.loaded?.set(m[1]!, mapping);
+    }
     return d.pipeline.retry(e, () => withProvenance(mapQueuedRecord(mapping, e.source, e.input, { terminology: d.terminology }), {
       agent: `mapping ${mapping.name}`, recorded: isoNow(d.clock),
     }));
