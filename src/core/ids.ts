@@ -12,6 +12,17 @@ export const newId = () => randomUUID();
  * first 128 bits, version nibble 5-style), 36 characters.
  */
 export function stableId(...parts: ReadonlyArray<string | number | undefined>): string {
-  const h = createHash('sha256').update(parts.map((p) => String(p ?? '')).join('\u001f')).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((Number.parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+  const key = parts.map((p) => String(p ?? '')).join('\u001f');
+  let id = recentIds.get(key);
+  if (id === undefined) {
+    const h = createHash('sha256').update(key).digest('hex');
+    id = `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((Number.parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+    // Ingest names the same practitioners, organizations and locations message after message: keep recent ids.
+    if (recentIds.size >= RECENT_IDS) recentIds.clear();
+    recentIds.set(key, id);
+  }
+  return id;
 }
+
+const RECENT_IDS = 10_000;
+const recentIds = new Map<string, string>();
