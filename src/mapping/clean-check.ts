@@ -21,7 +21,7 @@
  */
 import {
   arrayify, deepEquals, deepIncludes, evalFhirPathTyped, fhirTypeToJsType, getAllDataTypes, getNestedProperty,
-  HTTP_HL7_ORG, isEmpty, isPrimitiveType, isReference, isResource, matchDiscriminant, parseFhirPath, toTypedValue,
+  HTTP_HL7_ORG, isPrimitiveType, isReference, isResource, matchDiscriminant, parseFhirPath, toTypedValue,
   UCUM, validationRegexes,
   type InternalSchemaElement, type InternalTypeSchema, type TypedValue,
 } from '@medplum/core';
@@ -35,6 +35,7 @@ const SKIPPED_CONSTRAINTS = new Set(['ele-1', 'dom-3', 'org-1', 'sdf-19']);
 const HL7_SD = `${HTTP_HL7_ORG}/fhir/StructureDefinition/`;
 const MEDPLUM_SD = 'https://medplum.com/fhir/StructureDefinition/';
 const MAX_STRING = 1024 * 1024;
+const NON_BLANK = /\S/;
 
 type Value = TypedValue | TypedValue[] | undefined;
 type Elements = Record<string, InternalSchemaElement>;
@@ -181,46 +182,55 @@ class CleanCheck {
 
   /** crawlProperty + visitProperty for one element key of the object (dotted keys: profile rules on nested elements). */
   private property(tv: TypedValue, key: string, element: InternalSchemaElement): boolean {
-    const dotted = key.includes('.');
-    const found: Value[] = dotted ? this.nested(tv, key) : [tv.value ? valueOf(tv.value as Record<string, unknown>, element) : undefined];
-    for (const value of found) {
-      if (value === undefined) {
-        if (element.min > 0) return false;
-        continue;
-      }
-      if (isEmpty(value)) return false;
-      if (!!element.isArray !== Array.isArray(value)) return false;
-      const values = Array.isArray(value) ? value : [value];
-      if (values.length < element.min || values.length > element.max) return false;
-      if (element.pattern || element.fixed) {
-        const typeAndValue = Array.isArray(value) ? value.map((v) => ({ type: v.type, value: v.value })) : { type: value.type, value: value.value };
-        if (element.pattern && !deepIncludes(typeAndValue, element.pattern)) return false;
-        if (element.fixed && !deepEquals(typeAndValue, element.fixed)) return false;
-      }
-      if (element.slicing && !this.slicesHold(values, element)) return false;
-      for (const v of values) {
-        if (!this.constraintsHold(v, element.constraints)) return false;
-        if (!referenceTypeHolds(v, element)) return false;
-        if (isPrimitiveType(v.type)) {
-          if (!primitiveHolds(v)) return false;
-        } else if (isEmpty(v.value)) {
-          return false;
-        }
-      }
+    if (key.includes('.')) {
+      // A dotted key's values are also reached, with the same types and schemas, through their parent element's
+      // walk; crawling them again here (as medplum does) would repeat the same checks.
+      for (const value of this.nested(tv, key)) if (!this.valueHolds(value, element)) return false;
+      return true;
     }
-    // A dotted key's values are also reached, with the same types and schemas, through their parent element's
-    // walk; crawling them again here (as medplum does) would repeat the same checks.
-    if (dotted) return true;
-    for (const value of found) {
-      if (value === undefined) continue;
-      for (const v of Array.isArray(value) ? value : [value]) {
-        if (isPrimitiveType(v.type)) continue;
-        const schema = this.registry[v.type];
-        if (!schema) throw new Unmodelled(`no schema for ${v.type}`);
-        if (!this.object(v, schema)) return false;
-      }
+    const value = tv.value ? valueOf(tv.value as Record<string, unknown>, element) : undefined;
+    if (!this.valueHolds(value, element)) return false;
+    if (value === undefined) return true;
+    if (Array.isArray(value)) {
+      for (const v of value) if (!this.objectHolds(v)) return false;
+      return true;
     }
-    return true;
+    return this.objectHolds(value);
+  }
+
+  /** visitProperty's checks of one element's value (a value, an array of them, or nothing). */
+  private valueHolds(value: Value, element: InternalSchemaElement): boolean {
+    if (value === undefined) return element.min <= 0;
+    // (medplum's isEmpty of the typed value: only an empty array can be, and valueOf never returns one.)
+    if (Array.isArray(value) && value.length === 0) return false;
+    if (!!element.isArray !== Array.isArray(value)) return false;
+    const count = Array.isArray(value) ? value.length : 1;
+    if (count < element.min || count > element.max) return false;
+    if (element.pattern || element.fixed) {
+      const typeAndValue = Array.isArray(value) ? value.map((v) => ({ type: v.type, value: v.value })) : { type: value.type, value: value.value };
+      if (element.pattern && !deepIncludes(typeAndValue, element.pattern)) return false;
+      if (element.fixed && !deepEquals(typeAndValue, element.fixed)) return false;
+    }
+    if (element.slicing && !this.slicesHold(Array.isArray(value) ? value : [value], element)) return false;
+    if (Array.isArray(value)) {
+      for (const v of value) if (!this.itemHolds(v, element)) return false;
+      return true;
+    }
+    return this.itemHolds(value, element);
+  }
+
+  private itemHolds(v: TypedValue, element: InternalSchemaElement): boolean {
+    if (!this.constraintsHold(v, element.constraints)) return false;
+    if (!referenceTypeHolds(v, element)) return false;
+    return isPrimitiveType(v.type) ? primitiveHolds(v) : !emptyJson(v.value);
+  }
+
+  /** A complex value's own object walk (primitives have none). */
+  private objectHolds(v: TypedValue): boolean {
+    if (isPrimitiveType(v.type)) return true;
+    const schema = this.registry[v.type];
+    if (!schema) throw new Unmodelled(`no schema for ${v.type}`);
+    return this.object(v, schema);
   }
 
   /** getNestedProperty (crawler.ts) without paths: each step applies to every value the previous one found. */
@@ -271,13 +281,11 @@ class CleanCheck {
   private constraintsHold(value: TypedValue, constraints: InternalSchemaElement['constraints']): boolean {
     if (!constraints) return true;
     let variables: Record<string, TypedValue> | undefined;
-    for (const c of constraints) {
-      if (c.severity !== 'error' || SKIPPED_CONSTRAINTS.has(c.key)) continue;
-      const plain = PLAIN_INVARIANTS.get(c.expression)?.(value, this.registry);
+    for (const c of checkedConstraints(constraints)) {
+      const plain = c.plain?.(value, this.registry);
       if (plain === true) continue;
       if (plain === false) return false;
-      let atom = atoms.get(c.expression);
-      if (!atom) atoms.set(c.expression, (atom = parseFhirPath(c.expression)));
+      const atom = c.atom();
       if (!variables) {
         variables = { '%context': value, '%ucum': ucum };
         const current = this.resources[this.resources.length - 1];
@@ -469,6 +477,29 @@ const PLAIN_INVARIANTS = new Map<string, PlainRule>([
   }],
 ]);
 
+/** An invariant medplum evaluates: its plain answer when there is one, its parsed expression (parsed on first use). */
+interface CheckedConstraint { plain: PlainRule | undefined; atom: () => ReturnType<typeof parseFhirPath> }
+
+const checked = new WeakMap<NonNullable<InternalSchemaElement['constraints']>, CheckedConstraint[]>();
+
+/** The constraints medplum evaluates (errors, not skipped), in order, looked up once per constraint list. */
+function checkedConstraints(constraints: NonNullable<InternalSchemaElement['constraints']>): CheckedConstraint[] {
+  let list = checked.get(constraints);
+  if (list) return list;
+  list = constraints
+    .filter((c) => c.severity === 'error' && !SKIPPED_CONSTRAINTS.has(c.key))
+    .map((c) => ({
+      plain: PLAIN_INVARIANTS.get(c.expression),
+      atom: () => {
+        let atom = atoms.get(c.expression);
+        if (!atom) atoms.set(c.expression, (atom = parseFhirPath(c.expression)));
+        return atom;
+      },
+    }));
+  checked.set(constraints, list);
+  return list;
+}
+
 const named = new WeakMap<Elements, Map<string, InternalSchemaElement | null>>();
 
 /** getElementDefinitionFromElements, cached per schema and name. */
@@ -527,6 +558,16 @@ function planOf(element: InternalSchemaElement): Plan {
   return plan;
 }
 
+/** medplum's isEmpty, without allocating: null, '', an empty array, an object without keys. */
+function emptyJson(v: unknown): boolean {
+  if (v === null || v === undefined) return true;
+  if (typeof v === 'string') return v === '';
+  if (typeof v !== 'object') return false;
+  if ('length' in v && (v as { length: number }).length > 0) return false;
+  for (const k in v) if (Object.hasOwn(v, k)) return false;
+  return true;
+}
+
 /** getTypedPropertyValueWithSchema, for values without primitive extensions (those are left to medplum). */
 function valueOf(object: Record<string, unknown>, element: InternalSchemaElement): Value {
   const { candidates, elementType } = planOf(element);
@@ -534,7 +575,7 @@ function valueOf(object: Record<string, unknown>, element: InternalSchemaElement
     // (No `_jsonKey` primitive extension can be present: nullFree refused the resource before the walk.)
     const value = object[jsonKey];
     if (value === undefined) continue;
-    if (isEmpty(value)) return undefined;
+    if (emptyJson(value)) return undefined;
     const type = code === 'Element' || code === 'BackboneElement' ? elementType : code;
     return Array.isArray(value) ? value.map((v) => typed(v, type)) : typed(value, type);
   }
@@ -554,7 +595,8 @@ function primitiveHolds(tv: TypedValue): boolean {
   if (!expected || typeof value !== expected) return false;
   if (expected === 'string') {
     const s = value as string;
-    if (!s.trim() || s.length > MAX_STRING) return false;
+    // Blank (medplum: `!s.trim()`); \S is exactly what trim() does not remove.
+    if (s.length > MAX_STRING || !NON_BLANK.test(s)) return false;
     const regex = validationRegexes[type];
     return !regex || regex.exec(s) !== null;
   }
@@ -590,15 +632,17 @@ function referenceTypeHolds(tv: TypedValue, element: InternalSchemaElement): boo
  */
 function nullFree(value: unknown): boolean {
   if (Array.isArray(value)) {
-    for (const v of value) {
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
       if (v === null || v === undefined) return false;
       if (typeof v === 'object' && !nullFree(v)) return false;
     }
     return true;
   }
   if (value && typeof value === 'object') {
-    for (const key of Object.keys(value)) {
-      if (key.startsWith('_')) throw new Unmodelled('primitive extension');
+    for (const key in value) {
+      if (!Object.hasOwn(value, key)) continue;
+      if (key.charCodeAt(0) === 95 /* _ */) throw new Unmodelled('primitive extension');
       const v = (value as Record<string, unknown>)[key];
       if (v === null) return false;
       if (typeof v === 'object' && !nullFree(v)) return false;
