@@ -167,7 +167,14 @@ function copyInput(e: DisclosureInput): DisclosureInput {
   };
 }
 
-const jsonCopy = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
+/** A deep copy of plain JSON data (what the entry holds: strings in objects and arrays), undefined members dropped as JSON drops them. */
+function jsonCopy<T>(v: T): T {
+  if (Array.isArray(v)) return v.map((x) => (x === undefined ? null : jsonCopy(x))) as T;
+  if (v === null || typeof v !== 'object') return v;
+  const out: Record<string, unknown> = {};
+  for (const k in v) if (Object.hasOwn(v, k) && (v as Record<string, unknown>)[k] !== undefined) out[k] = jsonCopy((v as Record<string, unknown>)[k]);
+  return out as T;
+}
 
 const headOf = (out: DisclosureEntry[]): Head => {
   const last = out[out.length - 1] as DisclosureEntry;
