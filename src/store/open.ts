@@ -28,6 +28,7 @@ export async function openStores(opts: OpenStoresOptions): Promise<Stores> {
   const common = {
     clock: opts.clock, defs: opts.defs,
     ...(opts.searchIndex ? { searchIndex: opts.searchIndex } : {}),
+    onReindexing: () => opts.log.info({ reason: 'the indexed search parameters changed; every resource is re-indexed before the gateway serves' }, 'store.search_index_rebuilding'),
     onReindexed: (resources: number) => opts.log.info({ resources }, 'store.search_index_rebuilt'),
   };
   if (opts.databaseUrl) {

@@ -24,6 +24,7 @@ export interface PostgresStoreOptions {
   poolMax?: number;
   /** The search parameters to index (absent: all); see SearchIndexSelection. */
   searchIndex?: SearchIndexSelection;
+  onReindexing?: () => void;
   onReindexed?: (resources: number) => void;
 }
 

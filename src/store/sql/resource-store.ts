@@ -233,12 +233,13 @@ export class SqlResourceStore implements ResourceStore {
    * take turns and stop as soon as one has finished; the last chunk records the selection (a crash part way
    * leaves the old record, and the next start rebuilds again). Returns how many resources this call re-indexed.
    */
-  async syncSearchIndex(): Promise<number> {
+  async syncSearchIndex(onRebuilding?: () => void): Promise<number> {
     const selection = this.deps.searchIndex;
     if (!selection) return 0;
     const recorded = async (db: SqlExecutor) =>
       (await db.all<{ value: string }>("SELECT value FROM store_settings WHERE key = 'search_index'"))[0]?.value;
     if (await recorded(this.db) === selection.fingerprint) return 0;
+    onRebuilding?.();
     let done = 0;
     for (let after = 0, more = true; more;) {
       more = await this.db.transaction(async (tx) => {

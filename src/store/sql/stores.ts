@@ -17,7 +17,9 @@ export interface StoreDeps {
   defs: FhirDefinitions;
   /** The search parameters to index (absent: every parameter of the definitions). */
   searchIndex?: SearchIndexSelection;
-  /** Told how many resources were re-indexed when the selection changed (a long step on a large store). */
+  /** Told when the selection changed and the rows are being rebuilt (a long step on a large store)... */
+  onReindexing?: () => void;
+  /** ...and how many resources were re-indexed. */
   onReindexed?: (resources: number) => void;
 }
 
@@ -35,7 +37,7 @@ export async function buildStores(
     clock: deps.clock, defs: deps.defs, indexer: createIndexer(deps.defs, deps.searchIndex),
     ...(deps.searchIndex ? { searchIndex: deps.searchIndex } : {}),
   });
-  const reindexed = await resources.syncSearchIndex();
+  const reindexed = await resources.syncSearchIndex(deps.onReindexing);
   if (reindexed) deps.onReindexed?.(reindexed);
   return {
     kind,

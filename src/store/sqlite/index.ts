@@ -20,6 +20,7 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** The search parameters to index (absent: all); see SearchIndexSelection. */
   searchIndex?: SearchIndexSelection;
+  onReindexing?: () => void;
   onReindexed?: (resources: number) => void;
 }
 
