@@ -422,3 +422,14 @@ test('shared third-party corpus: every message maps to valid US Core or is refus
   for (const [reason, files] of [...reasons].sort((a, b) => b[1].length - a[1].length)) t.diagnostic(`  ${files.length} x ${reason}`);
   assert.ok(mapped.length >= 30, `at least 30 corpus messages map (got ${mapped.length})`);
 });
+
+test('one business identifier for two different practitioners in one message is refused (DUPLICATE_IDENTIFIER)', () => {
+  const oru = fixture('oru-r01-lab-specimen.hl7');
+  // The same NPI with the same name in PV1-7 and PV1-17 maps to one Practitioner...
+  assert.equal(byType(map(oru).resources, 'Practitioner').length, 1);
+  // ...but the same NPI under another name in PV1-17 is two contents for one id.
+  const changed = oru.replace(/^(PV1\|[^\r]*?1234567893\^Lindqvist\^Maren[^\r]*?)1234567893\^Lindqvist\^Maren/m, '$11234567893^Lindqvist^Marta');
+  assert.notEqual(changed, oru);
+  const err = refused(changed, 'content', /PV1-17: identifies the same Practitioner as PV1-7 but with different content/);
+  assert.equal(err.issues[0]!.code, 'DUPLICATE_IDENTIFIER');
+});

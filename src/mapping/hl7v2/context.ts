@@ -3,6 +3,7 @@
  * (by deterministic id, in production order) and the issues. Segment mappers receive it instead of
  * module-level state so that mapping stays a pure function of the message text and the dependencies.
  */
+import { deepEquals } from '@medplum/core';
 import type { Reference, Resource } from '@medplum/fhirtypes';
 import { isFhirId } from '../../core/ids.js';
 import { MappingError, type MappingIssue, type Terminology } from '../types.js';
@@ -110,7 +111,7 @@ export class MapContext {
     const key = `${resource.resourceType}/${resource.id}`;
     const known = this.resources.get(key);
     if (known) {
-      if (!sameJson(known.resource, withMeta)) {
+      if (!deepEquals(known.resource, withMeta)) {
         this.fail(`identifies the same ${resource.resourceType} as ${known.origin} but with different content`, origin, 'content', 'DUPLICATE_IDENTIFIER');
       }
     } else {
@@ -135,24 +136,3 @@ export function zoneContext(msh7: string, zone: string | undefined): ZoneContext
   return { ...(off ? { messageOffset: fhirOffset(off) } : {}), ...(zone ? { zone } : {}) };
 }
 
-/** Whether two JSON values are equal (object keys in any order; undefined members count as absent). */
-export function sameJson(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
-    return true;
-  }
-  if (Array.isArray(b)) return false;
-  const x = a as Record<string, unknown>;
-  const y = b as Record<string, unknown>;
-  let n = 0;
-  for (const k in x) {
-    if (x[k] === undefined) continue;
-    n++;
-    if (!sameJson(x[k], y[k])) return false;
-  }
-  for (const k in y) if (y[k] !== undefined) n--;
-  return n === 0;
-}
