@@ -95,8 +95,9 @@ async function main(): Promise<void> {
   // PostgreSQL: a unique schema (created by the store, dropped at the end), so the run touches nothing else.
   const schema = backend === 'postgres' ? `bench_${randomBytes(6).toString('hex')}` : undefined;
   if (schema) cleanups.push(() => withPg(pgUrl, (c) => c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)));
+  const defs = loadFhirDefinitions();
   const stores = schema
-    ? await openPostgresStores({ url: pgUrl, schema, clock: systemClock, defs: loadFhirDefinitions(), searchIndex: searchIndexSelection(loadFhirDefinitions()) })
+    ? await openPostgresStores({ url: pgUrl, schema, clock: systemClock, defs, searchIndex: searchIndexSelection(defs) })
     : undefined;
   if (stores) cleanups.push(() => stores.close());
 

@@ -127,12 +127,13 @@ export class SqliteExecutor implements SqlExecutor {
   async all<R extends Row = Row>(sql: string, params: readonly SqlValue[] = []): Promise<R[]> {
     const tx = this.conn.active();
     if (tx) return tx.all<R>(sql, params);
-    if (!this.conn.statements.get(sql).readonly) return this.transaction((t) => t.all<R>(sql, params));
+    const stmt = this.conn.statements.get(sql);
+    if (!stmt.readonly) return this.transaction((t) => t.all<R>(sql, params));
     // No transaction open on the write connection: read there. It sees the last commit, as the
     // reader would, and its page cache survives its own commits; the reader's cache is dropped
     // whenever another connection has committed (every disclosure does), which makes its reads
     // several times slower (docs/benchmarks.md).
-    if (!this.conn.gate.locked && !this.conn.db.inTransaction) return this.conn.all<R>(sql, params);
+    if (!this.conn.gate.locked && !this.conn.db.inTransaction) return stmt.all(...params) as R[];
     const { reader } = this;
     if (reader) return reader.get(sql).all(...params) as R[];
     return whenFree(this.conn.gate, () => this.conn.all<R>(sql, params));
