@@ -268,7 +268,6 @@ partners.command('agreement').description('show a partner\'s agreement, set it f
     });
   });
 
-
 program.command('token').description('get a SMART Backend Services access token (private_key_jwt) and print it')
   .requiredOption('--partner <id>', 'client id').requiredOption('--key <file>', 'the partner\'s private JWK (JSON)')
   .option('--scope <scopes>', 'scopes to request', 'system/*.rs')

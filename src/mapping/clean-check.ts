@@ -348,7 +348,7 @@ const noContained = (tv: TypedValue): boolean | undefined => {
 
 /** A value whose FHIRPath exists() is certainly true: a non-blank string, a number or boolean, a non-empty array of such, an object with content. */
 function plainlyPresent(v: unknown): boolean {
-  if (typeof v === 'string') return v.trim() !== '';
+  if (typeof v === 'string') return NON_BLANK.test(v);
   if (typeof v === 'number' || typeof v === 'boolean') return true;
   if (Array.isArray(v)) return v.length > 0 && v.every(plainlyPresent);
   return !!v && typeof v === 'object' && Object.keys(v).length > 0;
@@ -387,6 +387,9 @@ const anyPresent = (type: string, ...names: string[]): PlainRule => (tv) => {
   const object = plainObject(tv, type);
   return object && names.some((n) => plainlyPresent(object[n])) ? true : undefined;
 };
+
+/** `A or B`: true when either rule answers true. */
+const either = (a: PlainRule, b: PlainRule): PlainRule => (tv, registry) => a(tv, registry) ?? b(tv, registry);
 
 /** `X implies C.exists()` for a choice element C: true when C is plainly present. */
 const choiceHolds = (type: string, key: string): PlainRule => (tv, registry) => {
@@ -443,14 +446,14 @@ const US_CORE_PLAIN: Array<[string, PlainRule]> = [
   ["verificationStatus.coding.where(system = 'http://terminology.hl7.org/CodeSystem/allergyintolerance-verification' and code = 'entered-in-error').exists() or clinicalStatus.exists()",
     anyPresent('AllergyIntolerance', 'clinicalStatus')],
   ["verificationStatus.coding.where(system = 'http://terminology.hl7.org/CodeSystem/allergyintolerance-verification' and code = 'entered-in-error').empty() or clinicalStatus.empty()",
-    (tv) => absent('AllergyIntolerance', 'verificationStatus')(tv, {}) ?? absent('AllergyIntolerance', 'clinicalStatus')(tv, {})],
+    either(absent('AllergyIntolerance', 'verificationStatus'), absent('AllergyIntolerance', 'clinicalStatus'))],
   ["abatement.empty() or clinicalStatus.coding.where(system='http://terminology.hl7.org/CodeSystem/condition-clinical' and (code='resolved' or code='remission' or code='inactive')).exists()",
     (tv, registry) => {
       const object = plainObject(tv, 'Condition');
       return object && choicePresent(object, 'Condition', 'abatement[x]', registry) === false ? true : undefined;
     }],
   ["verificationStatus.coding.where(system='http://terminology.hl7.org/CodeSystem/condition-ver-status' and code='entered-in-error').empty() or clinicalStatus.empty()",
-    (tv) => absent('Condition', 'verificationStatus')(tv, {}) ?? absent('Condition', 'clinicalStatus')(tv, {})],
+    either(absent('Condition', 'verificationStatus'), absent('Condition', 'clinicalStatus'))],
   ["(intent='order' or intent='original-order' or intent='reflex-order'or intent='filler-order' or intent='instance-order') implies requester.exists()",
     anyPresent('MedicationRequest', 'requester')],
   ["(status='completed' or status='in-progress') implies performed.exists()", choiceHolds('Procedure', 'performed[x]')],
