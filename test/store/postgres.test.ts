@@ -70,7 +70,7 @@ describe('postgres store: start-up', { skip }, () => {
     const clock = new ManualClock();
     const opened = await Promise.all(Array.from({ length: 4 }, () => openPostgresStores({ url: url as string, clock, defs, schema, poolMax: 2 })));
     const versions = await withClient((c) => c.query('SELECT version FROM schema_migrations ORDER BY version'), schema);
-    assert.deepEqual(versions.rows, [{ version: 1 }, { version: 2 }, { version: 3 }]);
+    assert.deepEqual(versions.rows, [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
     await Promise.all(opened.map((s) => s.close()));
   });
 

@@ -2,11 +2,16 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { ManualClock } from '../../src/core/clock.js';
+import { ManualClock, isoNow } from '../../src/core/clock.js';
 import { loadFhirDefinitions } from '../../src/core/fhir-definitions.js';
+import { verifyDisclosureLog } from '../../src/audit/verify.js';
+import { SqlDisclosureLog } from '../../src/store/sql/disclosure-log.js';
+import { loadMigrations, migrate } from '../../src/store/sql/migrate.js';
 import { compileSearch } from '../../src/store/sql/search.js';
+import { SqliteExecutor } from '../../src/store/sqlite/executor.js';
 import { openSqliteStores } from '../../src/store/sqlite/index.js';
 import type { SearchFilter, SearchQuery } from '../../src/store/types.js';
 import { storeContract } from './contract.js';
@@ -49,9 +54,41 @@ describe('sqlite store: files', () => {
     assert.equal((await second.resources.read('Patient', 'p1')).id, 'p1');
     await second.close();
     const db = new Database(filename, { readonly: true });
-    assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }, { version: 3 }]);
+    assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     db.close();
+  });
+
+  it('migration 004 drops the hash index of a disclosure log written before it, keeping every entry and the chain', async () => {
+    const filename = join(dir, 'log-before-004.db');
+    const clock = new ManualClock();
+    const old = new Database(filename);
+    old.pragma('journal_mode = WAL');
+    const oldExec = new SqliteExecutor(old, 1000);
+    const migrations = loadMigrations(fileURLToPath(new URL('../../src/store/migrations/sqlite/', import.meta.url)));
+    assert.deepEqual(await migrate(oldExec, migrations.filter((m) => m.version <= 3), isoNow(clock)), [1, 2, 3]);
+    const before = await new SqlDisclosureLog(oldExec, clock).append([
+      entry('t1'), { ...entry('t2'), user: 'Practitioner/u', labels: ['ETH', 'R'] }, { ...entry('t3'), patient: 'p2' },
+    ]);
+    assert.ok(old.prepare("SELECT 1 FROM pragma_index_list('disclosure_log') WHERE \"unique\" = 1 AND origin = 'u'").get(), 'the old schema has the unique hash index');
+    old.close();
+
+    const stores = await openSqliteStores({ filename, clock, defs });
+    assert.deepEqual(await stores.disclosures.scan(0, 10), before);
+    await stores.disclosures.append([entry('t4')]);
+    const verified = await verifyDisclosureLog(stores.disclosures);
+    assert.deepEqual({ ok: verified.ok, count: verified.count }, { ok: true, count: 4 });
+    assert.deepEqual((await stores.disclosures.listByPatient('p2')).map((e) => e.tokenId), ['t3']);
+    await stores.close();
+
+    const db = new Database(filename);
+    try {
+      assert.deepEqual(db.prepare("SELECT name FROM pragma_index_list('disclosure_log') ORDER BY name").all(), [{ name: 'disclosure_log_patient' }]);
+      assert.throws(() => db.exec("UPDATE disclosure_log SET patient = 'p9' WHERE seq = 1"), /append-only/);
+      assert.throws(() => db.exec('DELETE FROM disclosure_log WHERE seq = 4'), /append-only/);
+    } finally {
+      db.close();
+    }
   });
 
   it('serializes writers of two connections to the same file (busy_timeout, BEGIN IMMEDIATE)', async () => {
