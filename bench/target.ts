@@ -31,6 +31,10 @@ export interface TargetReady {
   backend: 'sqlite' | 'postgres';
   gatewayUrl: string;
   bareUrl: string;
+  /** Bare express plus the durable disclosure entry alone (the gateway's recorder and log, same store). */
+  floorUrl: string;
+  /** Bare express plus one durable row in an unindexed table (the least any durable write costs here). */
+  machineFloorUrl: string;
   readPath: string;
   searchPath: string;
   readBytes: number;
@@ -183,9 +187,62 @@ async function main(): Promise<void> {
   const bareServer = await listen(bare, config);
   cleanups.push(() => close(bareServer));
 
+  // The floor: the bare handler plus only the disclosure entry the gateway must commit before it answers
+  // (the same entry, through the gateway's own recorder and log, on the same store). No gateway can beat
+  // this side while it keeps that rule, so floor / bare bounds the ratio reachable on this machine.
+  const principal = await gw.auth.verifyAccessToken(`Bearer ${token}`);
+  const [readEntry, searchEntry] = await gw.stores.disclosures.scan((await gw.stores.disclosures.count()) - 2, 2);
+  if (readEntry?.channel !== 'read' || searchEntry?.channel !== 'search') throw new Error('the gateway did not record its read and search');
+  const searchResources = (searchBody.entry ?? []).map((e) => e.resource as Resource);
+  let floorRequests = 0;
+  const floorRoute = (entry: typeof readEntry, resources: Resource[], body: unknown): express.RequestHandler => async (_req, res) => {
+    try {
+      await gw.audit.recordDisclosure({
+        principal, purposeOfUse: entry.purposeOfUse, legalBasis: entry.legalBasis, channel: entry.channel,
+        resources, requestId: `bench-floor-${++floorRequests}`,
+      });
+    } catch {
+      res.status(503).end();
+      return;
+    }
+    res.type('application/fhir+json').send(JSON.stringify(body));
+  };
+  const floor = express();
+  floor.disable('x-powered-by');
+  floor.set('etag', false);
+  floor.get('/fhir/Observation/:id', floorRoute(readEntry, [readBody as Resource], readBody));
+  floor.get('/fhir/Observation', floorRoute(searchEntry, searchResources, searchBody));
+  const floorServer = await listen(floor, config);
+  cleanups.push(() => close(floorServer));
+
+  // The machine's floor: the bare handler plus one durable row in an unindexed table of the same kind of
+  // store (group-committed the same way). It bounds what any durable-before-the-response service can reach
+  // here, whatever its log looks like.
+  const minimal = await minimalDurableWrite(dataDir, schema);
+  cleanups.push(() => minimal.close());
+  const rawRow = JSON.stringify(readEntry);
+  const machineFloor = express();
+  machineFloor.disable('x-powered-by');
+  machineFloor.set('etag', false);
+  const minimalRoute = (body: unknown): express.RequestHandler => async (_req, res) => {
+    try {
+      await minimal.write(rawRow);
+    } catch {
+      res.status(503).end();
+      return;
+    }
+    res.type('application/fhir+json').send(JSON.stringify(body));
+  };
+  machineFloor.get('/fhir/Observation/:id', minimalRoute(readBody));
+  machineFloor.get('/fhir/Observation', minimalRoute(searchBody));
+  const machineFloorServer = await listen(machineFloor, config);
+  cleanups.push(() => close(machineFloorServer));
+
   const ready: TargetReady = {
     type: 'ready', backend, readPath, searchPath, gatewayUrl,
     bareUrl: `http://127.0.0.1:${port(bareServer)}`,
+    floorUrl: `http://127.0.0.1:${port(floorServer)}`,
+    machineFloorUrl: `http://127.0.0.1:${port(machineFloorServer)}`,
     readBytes: JSON.stringify(readBody).length,
     searchBytes: JSON.stringify(searchBody).length,
     searchEntries,
@@ -310,6 +367,60 @@ function listen(app: express.Express, config: { http: { headersTimeoutMs: number
 
 const port = (s: Server) => (s.address() as { port: number }).port;
 const close = (s: Server) => new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections(); });
+
+/**
+ * One durable row per request, group-committed like the disclosure recorder (rows queued in one turn
+ * of the event loop share a commit; one commit in flight): SQLite with synchronous=FULL in a file of its
+ * own, or PostgreSQL (synchronous_commit on) in the bench schema. An unindexed table, no hashing.
+ */
+async function minimalDurableWrite(dir: string, schema: string | undefined): Promise<{ write(row: string): Promise<void>; close(): Promise<void> }> {
+  let insert: (rows: string[]) => Promise<void>;
+  let close: () => Promise<void>;
+  if (schema) {
+    const c = new pg.Client({ connectionString: pgUrl });
+    await c.connect();
+    await c.query(`CREATE TABLE ${schema}.minimal_log (seq BIGSERIAL PRIMARY KEY, entry TEXT NOT NULL)`);
+    insert = async (rows) => {
+      await c.query(`INSERT INTO ${schema}.minimal_log (entry) SELECT unnest($1::text[])`, [rows]);
+    };
+    close = () => c.end();
+  } else {
+    const db = new Database(join(dir, 'minimal.db'));
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.exec('CREATE TABLE minimal_log (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL)');
+    const one = db.prepare('INSERT INTO minimal_log (entry) VALUES (?)');
+    const many = db.transaction((rows: string[]) => { for (const r of rows) one.run(r); });
+    insert = async (rows) => { many(rows); };
+    close = async () => { db.close(); };
+  }
+  let queue: Array<{ row: string; resolve: () => void; reject: (e: unknown) => void }> = [];
+  let scheduled = false;
+  let inFlight: Promise<void> | undefined;
+  const flush = async (): Promise<void> => {
+    scheduled = false;
+    while (inFlight) await inFlight;
+    if (!queue.length) return;
+    const batch = queue;
+    queue = [];
+    inFlight = insert(batch.map((b) => b.row)).then(
+      () => { for (const b of batch) b.resolve(); },
+      (err: unknown) => { for (const b of batch) b.reject(err); },
+    );
+    await inFlight;
+    inFlight = undefined;
+  };
+  return {
+    write: (row) => new Promise<void>((resolve, reject) => {
+      queue.push({ row, resolve, reject });
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(() => void flush());
+      }
+    }),
+    close,
+  };
+}
 
 async function withPg<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = new pg.Client({ connectionString: url });
