@@ -12,15 +12,18 @@ import { startMllpListener, type MllpListener } from './mllp/listener.js';
 
 export const DEMO_DIR = join(PROJECT_ROOT, 'fixtures', 'demo');
 
-/** Loads the demo partners and, once, the demo patients (fixtures/demo). */
+/**
+ * Loads the demo partners and, once, the demo patients (fixtures/demo). Whether they are already there is
+ * asked of the store, not through the FHIR API: nothing leaves the gateway, so no disclosure is recorded.
+ */
 export async function seedDemo(gw: Gateway): Promise<void> {
   await loadPartnerFiles(gw.stores, join(DEMO_DIR, 'partners'));
+  const found = await gw.stores.resources.search({
+    resourceType: 'Patient', count: 1, offset: 0,
+    filters: [{ code: 'identifier', values: [{ value: 'https://demo.fhir-exchange-gateway.dev/mrn|DEMO-1001' }] }],
+  });
+  if (found.resources.length > 0) return;
   const principal = gw.internalPrincipal('demo-seed');
-  const found = await gw.fhir(
-    { method: 'GET', segments: ['Patient'], params: [['identifier', 'https://demo.fhir-exchange-gateway.dev/mrn|DEMO-1001']], headers: {} },
-    { principal, requestId: newId() },
-  );
-  if (((found.body as Bundle).entry ?? []).length > 0) return;
   const { readFileSync } = await import('node:fs');
   const bundle = JSON.parse(readFileSync(join(DEMO_DIR, 'demo-patients.json'), 'utf8')) as Bundle;
   await gw.fhir({ method: 'POST', segments: [], params: [], body: bundle, headers: { prefer: 'return=minimal' } }, { principal, requestId: newId() });
