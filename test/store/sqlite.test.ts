@@ -71,6 +71,7 @@ describe('sqlite store: files', () => {
       entry('t1'), { ...entry('t2'), user: 'Practitioner/u', labels: ['ETH', 'R'] }, { ...entry('t3'), patient: 'p2' },
     ]);
     assert.ok(old.prepare("SELECT 1 FROM pragma_index_list('disclosure_log') WHERE \"unique\" = 1 AND origin = 'u'").get(), 'the old schema has the unique hash index');
+    const schemaBefore = logSchema(old);
     old.close();
 
     const stores = await openSqliteStores({ filename, clock, defs });
@@ -83,9 +84,17 @@ describe('sqlite store: files', () => {
 
     const db = new Database(filename);
     try {
+      // The same table as before, less the hash index: columns, the patient index, the triggers' text.
+      assert.deepEqual(logSchema(db), { ...schemaBefore, indexes: schemaBefore.indexes.filter((i) => i.origin !== 'u') });
       assert.deepEqual(db.prepare("SELECT name FROM pragma_index_list('disclosure_log') ORDER BY name").all(), [{ name: 'disclosure_log_patient' }]);
       assert.throws(() => db.exec("UPDATE disclosure_log SET patient = 'p9' WHERE seq = 1"), /append-only/);
       assert.throws(() => db.exec('DELETE FROM disclosure_log WHERE seq = 4'), /append-only/);
+      // The JSON checks came along (CHECK constraints are not in the pragmas above).
+      const insert = db.prepare(`INSERT INTO disclosure_log (seq, recorded, patient, recipient, client_id, token_id, purpose_of_use,
+        legal_basis, channel, resources, description, request_id, prev_hash, hash, labels) VALUES (?, 'r', 'p', ?, 'c', 't', 'TREAT', 'TPO', 'read', ?, 'd', 'q', 'h0', 'h1', ?)`);
+      assert.throws(() => insert.run(100, 'not json', '[]', null), /CHECK constraint failed/);
+      assert.throws(() => insert.run(101, '{}', 'not json', null), /CHECK constraint failed/);
+      assert.throws(() => insert.run(102, '{}', '[]', 'not json'), /CHECK constraint failed/);
     } finally {
       db.close();
     }
@@ -178,6 +187,17 @@ describe('sqlite store: query plans (no planner statistics, as on a fresh databa
     db.close();
   });
 });
+
+/** The disclosure log's columns, indexes (with their columns) and triggers, as SQLite reports them. */
+function logSchema(db: Database.Database) {
+  const indexes = (db.prepare("SELECT name, \"unique\", origin, partial FROM pragma_index_list('disclosure_log') ORDER BY name").all() as Array<{ name: string; origin: string }>)
+    .map((i) => ({ ...i, name: i.origin === 'u' ? '(unique constraint)' : i.name, columns: db.prepare('SELECT seqno, name, "desc", coll, key FROM pragma_index_xinfo(?)').all(i.name) }));
+  return {
+    columns: db.prepare("SELECT * FROM pragma_table_xinfo('disclosure_log')").all(),
+    indexes,
+    triggers: db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'disclosure_log' ORDER BY name").all(),
+  };
+}
 
 function entry(tokenId: string) {
   return {
