@@ -188,8 +188,8 @@ async function main(): Promise<void> {
   cleanups.push(() => close(bareServer));
 
   // The floor: the bare handler plus only the disclosure entry the gateway must commit before it answers
-  // (the same entry, through the gateway's own recorder and log, on the same store). No gateway can beat
-  // this side while it keeps that rule, so floor / bare bounds the ratio reachable on this machine.
+  // (the same entry, through the gateway's own recorder and log, on the same store). The gateway, which does
+  // all of this and more, cannot beat this side: floor / bare bounds its ratio on this machine.
   const principal = await gw.auth.verifyAccessToken(`Bearer ${token}`);
   const [readEntry, searchEntry] = await gw.stores.disclosures.scan((await gw.stores.disclosures.count()) - 2, 2);
   if (readEntry?.channel !== 'read' || searchEntry?.channel !== 'search') throw new Error('the gateway did not record its read and search');
@@ -220,6 +220,7 @@ async function main(): Promise<void> {
   // service that commits this way before it answers can reach here, whatever its log looks like.
   const minimal = await minimalDurableWrite(dataDir, schema);
   cleanups.push(() => minimal.close());
+  // The row: the read's disclosure entry as JSON text (for both paths; no hashing, no per-patient split).
   const rawRow = JSON.stringify(readEntry);
   const machineFloor = express();
   machineFloor.disable('x-powered-by');
