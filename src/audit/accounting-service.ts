@@ -12,6 +12,7 @@ import { isoNow } from '../core/clock.js';
 import { newId } from '../core/ids.js';
 import { badRequest } from '../core/outcome.js';
 import { formatLegalBasis } from '../core/purpose-of-use.js';
+import { auditUnavailable } from './disclosure-recorder.js';
 import type { Stores } from '../store/types.js';
 import {
   ACCOUNTING_KINDS, accountingProvided, buildAccounting, type AccountingKind, type AccountingReport, type RecipientInfo, type Suspension,
@@ -89,22 +90,29 @@ export function createAccountingService(d: AccountingServiceDeps): AccountingSer
         ...(input.user ? { user: input.user } : {}),
       });
       const id = newId();
-      await d.stores.accounting.recordProvided({ id, patient: input.patient, body: provided as unknown as Record<string, unknown> });
       // The accounting itself discloses the patient's disclosure history: it is logged like any disclosure,
       // to the individual (excluded from later accountings by 164.528(a)(1)(ii)), before it is returned.
-      await d.stores.disclosures.append([{
-        patient: input.patient,
-        recipient: input.recipient,
-        ...(input.user ? { user: input.user } : {}),
-        clientId: input.clientId,
-        tokenId: input.tokenId,
-        purposeOfUse: 'PATRQT',
-        legalBasis: formatLegalBasis('individual'),
-        channel: 'audit',
-        resources: [],
-        description: `accounting of disclosures (${r.kind}, ${provided.lines} lines) provided as ${input.format === 'html' ? 'a page' : 'a FHIR Bundle'}; record ${id}`,
-        requestId: input.requestId,
-      }]);
+      // The log entry comes first: when it cannot be written the caller gets 503 and no accounting, and no
+      // record says one was provided. (Not one transaction: an append inside a store transaction could wait
+      // on the recorder's own commit, see disclosure-recorder.ts.)
+      try {
+        await d.stores.disclosures.append([{
+          patient: input.patient,
+          recipient: input.recipient,
+          ...(input.user ? { user: input.user } : {}),
+          clientId: input.clientId,
+          tokenId: input.tokenId,
+          purposeOfUse: 'PATRQT',
+          legalBasis: formatLegalBasis('individual'),
+          channel: 'audit',
+          resources: [],
+          description: `accounting of disclosures (${r.kind}, ${provided.lines} lines) provided as ${input.format === 'html' ? 'a page' : 'a FHIR Bundle'}; record ${id}`,
+          requestId: input.requestId,
+        }]);
+      } catch (err) {
+        throw auditUnavailable(err);
+      }
+      await d.stores.accounting.recordProvided({ id, patient: input.patient, body: provided as unknown as Record<string, unknown> });
       return { report: r, ...rendered };
     },
   };

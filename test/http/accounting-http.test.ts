@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { AuditEvent, Bundle, Condition, Consent, Resource } from '@medplum/fhirtypes';
+import Database from 'better-sqlite3';
 import request from 'supertest';
 import { PART2_ROUTE_EXTENSION } from '../../src/audit/accounting-bundle.js';
 import { PURPOSE_OF_USE_SYSTEM } from '../../src/core/purpose-of-use.js';
@@ -256,5 +257,37 @@ describe('GET Patient/{id}/$disclosures over HTTP', () => {
     assert.equal(res.status, 200);
     assert.equal(res.body.total, 0);
     assert.deepEqual(res.body.entry ?? [], []);
+  });
+});
+
+describe('GET Patient/{id}/$disclosures when the disclosure log cannot be written', () => {
+  let t: TestApp;
+  after(() => t?.close());
+
+  it('answers 503 with no accounting, and records no accounting as provided', async () => {
+    t = await createTestApp({ file: true });
+    await t.addPartner({ id: 'privacy-office', name: 'Privacy Office', kind: 'internal', scopes: ['system/AuditEvent.rs'] });
+    await t.seed(patient('dana', 'Delta'));
+    const auditor = await t.token({ partner: 'privacy-office' });
+    assert.equal(t.location.kind, 'sqlite');
+    // A broken audit sink, as in audit-http.test.ts (catalogue FI-4): every insert into the log fails.
+    const db = new Database(t.location.filename);
+    try {
+      db.exec(`CREATE TRIGGER test_block_audit BEFORE INSERT ON disclosure_log BEGIN SELECT RAISE(ABORT, 'audit sink down'); END;`);
+      const res = await get(t, auditor, '/fhir/Patient/dana/$disclosures');
+      assert.equal(res.status, 503);
+      assert.equal(res.headers['retry-after'], '1');
+      assert.equal(res.body.resourceType, 'OperationOutcome');
+      assert.equal(res.body.issue[0].code, 'transient');
+      assert.ok(res.body.issue[0].details.coding.some((c: { code: string }) => c.code === 'GW_AUDIT_UNAVAILABLE'));
+      assert.equal(res.body.entry, undefined);
+      assert.deepEqual(await t.stores.accounting.listProvided('dana'), []);
+    } finally {
+      db.exec('DROP TRIGGER IF EXISTS test_block_audit');
+      db.close();
+    }
+    // Once the log accepts writes, the accounting is provided and recorded.
+    assert.equal((await get(t, auditor, '/fhir/Patient/dana/$disclosures')).status, 200);
+    assert.equal((await t.stores.accounting.listProvided('dana')).length, 1);
   });
 });
