@@ -61,6 +61,37 @@ export async function release(
   return released;
 }
 
+/**
+ * release for matches and what they bring along (_include/_revinclude, the resources $everything adds): the
+ * matches are screened first, and only the ones that leave are asked what they reference, so nothing comes
+ * along for a match policy held back. What they bring is screened in turn, with the released matches as its
+ * context (policy.release), and the whole response is recorded once.
+ */
+export async function releaseWithReferenced(
+  deps: Pick<FhirDeps, 'policy' | 'audit'>,
+  ctx: FhirContext,
+  decision: Permit,
+  channel: DisclosureChannel,
+  matches: Resource[],
+  referencedBy: (released: Resource[]) => Promise<Resource[]>,
+): Promise<Released & { matchesReleased: number }> {
+  const first = await screen(deps, ctx, channel, matches);
+  const referenced = first.resources.length ? await referencedBy(first.resources) : [];
+  const second = await screen(deps, ctx, channel, referenced, first.resources);
+  const legalBasisByPatient = new Map(first.legalBasisByPatient);
+  for (const [patient, basis] of second.legalBasisByPatient) if (!legalBasisByPatient.has(patient)) legalBasisByPatient.set(patient, basis);
+  const obligations = new Map<string, Release['obligations'][number]>();
+  for (const o of [...first.obligations, ...second.obligations]) obligations.set(JSON.stringify(o), o);
+  const both: Screened = {
+    resources: [...first.resources, ...second.resources],
+    dropped: first.dropped + second.dropped,
+    obligations: [...obligations.values()],
+    legalBasisByPatient,
+  };
+  await recordScreened(deps, ctx, decision, channel, both);
+  return { resources: both.resources, dropped: both.dropped, obligations: both.obligations, matchesReleased: first.resources.length };
+}
+
 export interface Screened extends Released {
   legalBasisByPatient: Map<string, string>;
 }
@@ -75,10 +106,11 @@ export async function screen(
   ctx: FhirContext,
   channel: DisclosureChannel,
   candidates: Resource[],
+  context?: readonly Resource[],
 ): Promise<Screened> {
   const use = channel === 'search' || channel === 'audit' ? 'search' : 'read';
   const out = candidates.length
-    ? await deps.policy.release(ctx.principal, candidates, use)
+    ? await deps.policy.release(ctx.principal, candidates, use, context ? { context } : {})
     : { resources: [], obligations: [], legalBasisByPatient: new Map<string, string>() };
   const resources = out.obligations.some((o) => o.kind === 'redisclosure-notice') ? out.resources.map(markNoRedisclosure) : out.resources;
   return { resources, dropped: candidates.length - resources.length, obligations: out.obligations, legalBasisByPatient: out.legalBasisByPatient };

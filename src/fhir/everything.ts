@@ -9,7 +9,7 @@ import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import { notFound } from '../core/outcome.js';
 import type { FhirContext, FhirDeps, FhirResponse } from './types.js';
 import type { ResourceCatalogue } from './resource-catalogue.js';
-import { anyVisible, authorize, logHidden, obligationEntries, release } from './disclose.js';
+import { anyVisible, authorize, logHidden, obligationEntries, releaseWithReferenced } from './disclose.js';
 import { hiddenOrGone } from './read.js';
 import { echo, invalidParamValue, unknownParam } from './errors.js';
 import { isInstant } from './history.js';
@@ -93,8 +93,9 @@ export async function patientEverything(
     count: ep.count,
     offset: ep.offset,
   });
-  const referenced = await referencedOutsideCompartment(deps, catalogue, page.resources, ep.types);
-  const { resources, obligations } = await release(deps, ctx, decision, 'everything', [...page.resources, ...referenced]);
+  // What the page references is looked up from the resources that leave, never from ones policy holds back.
+  const { resources, obligations, matchesReleased } = await releaseWithReferenced(deps, ctx, decision, 'everything', page.resources,
+    (released) => referencedOutsideCompartment(deps, catalogue, released, ep.types));
 
   const matchKeys = new Set(page.resources.map(refKey));
   const entries: BundleEntry[] = resources.map((r) => ({
@@ -110,7 +111,8 @@ export async function patientEverything(
       params: ep.linkParams,
       count: ep.count,
       offset: ep.offset,
-      hasMore: page.hasMore,
+      // No next link from a page policy emptied: it would say there is more about this patient.
+      hasMore: page.hasMore && matchesReleased > 0,
     }),
     entry: [...entries, ...obligationEntries(obligations)],
   };

@@ -11,7 +11,7 @@ import type { Bundle, BundleEntry, OperationOutcome, Resource } from '@medplum/f
 import { GW_CODE_SYSTEM } from '../core/outcome.js';
 import type { FhirContext, FhirDeps, FhirResponse } from './types.js';
 import type { ResourceCatalogue } from './resource-catalogue.js';
-import { authorize, isNarrowed, obligationEntries, release, type Permit } from './disclose.js';
+import { authorize, isNarrowed, obligationEntries, release, releaseWithReferenced, type Permit } from './disclose.js';
 import { resolveIncludes } from './include.js';
 import { fullUrl, pageLinks, trimBase } from './response.js';
 import { parseSearch, type ParsedSearch } from './search-parse.js';
@@ -66,8 +66,14 @@ export async function runSearch(
     total: wantTotal && !narrowed && !aboutPatients,
   });
 
-  const included = await resolveIncludes(deps.store, catalogue, deps.fhirBase, result.resources, parsed, deps.limits.maxIncludes);
-  const { resources, dropped, obligations } = await release(deps, ctx, decision, 'search', [...result.resources, ...included.resources]);
+  // Includes are looked up from the matches that leave, never from ones policy holds back.
+  let truncated = false;
+  const { resources, dropped, obligations, matchesReleased } = await releaseWithReferenced(deps, ctx, decision, 'search', result.resources,
+    async (released) => {
+      const included = await resolveIncludes(deps.store, catalogue, deps.fhirBase, released, parsed, deps.limits.maxIncludes);
+      truncated = included.truncated;
+      return included.resources;
+    });
 
   let total: number | undefined;
   if (wantTotal && !aboutPatients) {
@@ -94,7 +100,7 @@ export async function runSearch(
       search: { mode: isMatch ? 'match' : 'include' },
     };
   });
-  if (included.truncated) entries.push(truncationNotice(deps.limits.maxIncludes));
+  if (truncated) entries.push(truncationNotice(deps.limits.maxIncludes));
   entries.push(...obligationEntries(obligations));
 
   const bundle: Bundle = {
@@ -106,7 +112,8 @@ export async function runSearch(
       params: parsed.linkParams,
       count: parsed.count,
       offset: parsed.offset,
-      hasMore: result.hasMore,
+      // No next link from a page policy emptied: it would say there is more about these patients.
+      hasMore: result.hasMore && matchesReleased > 0,
     }),
     entry: entries,
   };

@@ -22,7 +22,8 @@ import {
   agreementCovers, agreementNarrowing, agreementTypeAllowed, andNarrowing, checkAgreement, defaultAgreementFor,
   legalBasisFor, parseAgreement, purposeFromTefca, type Agreement,
 } from './agreements.js';
-import { consentsApplyTo, consentVerdictFor, createConsentEvaluator, type Obligation } from './consent.js';
+import { labelCodes } from './consent-codes.js';
+import { consentsApplyTo, consentVerdictFor, createConsentEvaluator, part2Required, type Obligation } from './consent.js';
 import type { ConsentSource, Decision, FhirOperation, Interaction, Policy, Release } from './types.js';
 
 export interface PolicyDeps {
@@ -74,6 +75,15 @@ export function tokenPurpose(
   return check.ok ? { ok: true, purpose } : { ok: false, reason: check.reason };
 }
 
+/** Confidentiality codes that restrict nothing (v3-Confidentiality U, L, M, N); every other label is a sensitivity. */
+const UNRESTRICTED = new Set(['U', 'L', 'M', 'N']);
+
+/** Whether a resource carries a label (any system: restrictions fail safe, see labelCodes) that consents govern. */
+function sensitive(r: Resource): boolean {
+  for (const code of labelCodes(r)) if (!UNRESTRICTED.has(code)) return true;
+  return part2Required(r);
+}
+
 export function createPolicy(deps: PolicyDeps): Policy {
   const { defs, clock } = deps;
   const agreements = new Map<string, Agreement | Error>();
@@ -111,6 +121,12 @@ export function createPolicy(deps: PolicyDeps): Policy {
 
   /** Does a type belong to the Patient compartment (so a patient-context token is confined)? */
   const inCompartmentModel = (type: string) => type === 'Patient' || defs.patientCompartmentParams(type).length > 0;
+  /** The patients whose data `context` (the resources others are disclosed alongside) belongs to. */
+  const contextPatients = (context: readonly Resource[] | undefined): string[] => {
+    const out = new Set<string>();
+    for (const c of context ?? []) if (inCompartmentModel(c.resourceType)) for (const id of patientLinksOf(defs, c).patients) out.add(id);
+    return [...out];
+  };
 
   const usable = (p: Principal, g: ScopeGrant) => g.context !== 'patient' || Boolean(p.patient);
   /**
@@ -196,7 +212,7 @@ export function createPolicy(deps: PolicyDeps): Policy {
 
     filter,
 
-    async release(p, candidates, use = 'read'): Promise<Release> {
+    async release(p, candidates, use = 'read', opts = {}): Promise<Release> {
       const allowed = filter(p, candidates, use);
       const out: Release = { resources: allowed, obligations: [], legalBasisByPatient: new Map() };
       if (!consentsApplyTo(p.partner.kind) || !allowed.length) return out;
@@ -206,12 +222,24 @@ export function createPolicy(deps: PolicyDeps): Policy {
       const patientsOf = new Map<Resource, string[]>();
       const patients = new Set<string>();
       for (const r of allowed) {
-        if (!inCompartmentModel(r.resourceType)) continue;
-        const ids = patientLinksOf(defs, r).patients;
-        patientsOf.set(r, ids);
-        for (const id of ids) patients.add(id);
+        const ids = inCompartmentModel(r.resourceType) ? patientLinksOf(defs, r).patients : [];
+        if (ids.length) {
+          patientsOf.set(r, ids);
+          for (const id of ids) patients.add(id);
+        } else if (sensitive(r)) {
+          // Labelled data that names no patient (a Medication or Provenance written with a patient's sensitive
+          // record) answers to the consents of the patients it leaves with; with none, nobody's consent
+          // can let it leave.
+          const context = contextPatients(opts.context);
+          patientsOf.set(r, context);
+          for (const id of context) patients.add(id);
+        }
       }
-      if (!patients.size) return out;
+      if (!patients.size) {
+        // Only a labelled resource without context can be mapped to no patient here: it stays.
+        out.resources = allowed.filter((r) => !patientsOf.has(r));
+        return out;
+      }
       const consents = deps.consents ? await deps.consents([...patients]) : new Map();
       const now = clock.now();
       const evaluators = new Map([...patients].map((patient) => [patient, createConsentEvaluator(consents.get(patient) ?? [], {
@@ -221,7 +249,8 @@ export function createPolicy(deps: PolicyDeps): Policy {
       const obligations = new Map<string, Obligation>();
       out.resources = allowed.filter((r) => {
         const ids = patientsOf.get(r);
-        if (!ids) return true; // not patient data (Practitioner, Organization, ...)
+        if (!ids) return true; // not patient data and not labelled (Practitioner, Organization, ...)
+        if (!ids.length) return false; // labelled, and no patient it leaves with
         // Every patient the resource belongs to must allow it; only then do its consents count as the basis.
         const verdicts = [];
         for (const patient of ids) {

@@ -41,8 +41,12 @@ export interface Policy {
    * patient's data from this recipient; 42 CFR Part 2 data needs a consent naming the recipient; an
    * agreement requiring consent needs an applicable permit), per patient. Returns the obligations the
    * response must honour and the legal basis per patient (with the consent that allowed it).
+   * A labelled resource that names no patient (a sensitivity label other than a plain confidentiality level,
+   * e.g. a Medication written with a Part 2 record) answers to the consents of the patients of
+   * `opts.context`, the resources it is disclosed alongside (the released matches that referenced it);
+   * without context it does not leave.
    */
-  release(principal: Principal, resources: Resource[], use?: 'read' | 'search'): Promise<Release>;
+  release(principal: Principal, resources: Resource[], use?: 'read' | 'search', opts?: { context?: readonly Resource[] }): Promise<Release>;
   /** Whether a write of `resource` (its post-image; for updates also the pre-image) is allowed. */
   mayWrite(principal: Principal, interaction: 'create' | 'update' | 'delete', resource: Resource): boolean;
 }

@@ -1,0 +1,124 @@
+/**
+ * What a withheld resource references, or what references it, never leaves with the response (found by an
+ * audit of the disclosure paths): `_include`, `_revinclude` and `$everything` look up what comes along from
+ * the matches policy released, and labelled resources that name no patient (a Medication or a Provenance
+ * written with a Part 2 record) leave only alongside a released match of a patient whose consent allows them.
+ * A page that policy emptied has no `next` link. Over HTTP, with the gateway's own labeler and ingest pipeline.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Bundle, Condition, Consent, Resource } from '@medplum/fhirtypes';
+import request from 'supertest';
+import { PURPOSE_OF_USE_SYSTEM } from '../../src/core/purpose-of-use.js';
+import { withProvenance } from '../../src/mapping/ingest.js';
+import { PARTNER_IDENTIFIER_SYSTEM } from '../../src/policy/consent.js';
+import { patient } from '../helpers/resources.js';
+import { createTestApp, type TestApp } from '../helpers/test-app.js';
+
+const RX = 'http://www.nlm.nih.gov/research/umls/rxnorm';
+const ICD10 = 'http://hl7.org/fhir/sid/icd-10-cm';
+const condition = (id: string, p: string, code: string): Condition => ({
+  resourceType: 'Condition', id,
+  clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] },
+  verificationStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-ver-status', code: 'confirmed' }] },
+  category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-category', code: 'problem-list-item' }] }],
+  code: { coding: [{ system: ICD10, code }] }, subject: { reference: `Patient/${p}` },
+});
+/** Sam's consent naming one recipient for treatment (what 42 CFR 2.31 needs). */
+const part2Consent = (id: string, patientId: string, partnerId: string): Consent => ({
+  resourceType: 'Consent', id, status: 'active',
+  scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+  category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+  patient: { reference: `Patient/${patientId}` }, dateTime: '2026-01-01',
+  policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTIN' }] },
+  provision: {
+    type: 'permit',
+    actor: [{
+      role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP' }] },
+      reference: { identifier: { system: PARTNER_IDENTIFIER_SYSTEM, value: partnerId } },
+    }],
+    purpose: [{ system: PURPOSE_OF_USE_SYSTEM, code: 'TREAT' }],
+  },
+});
+const bearer = { type: 'bearer' as const };
+const ids = (b: Bundle) => (b.entry ?? []).filter((e) => e.resource?.resourceType !== 'OperationOutcome')
+  .map((e) => `${e.resource!.resourceType}/${e.resource!.id}`).sort();
+const hasNext = (b: Bundle) => (b.link ?? []).some((l) => l.relation === 'next');
+
+describe('what comes along with withheld data', () => {
+  let t: TestApp;
+  const get = async (partner: string, path: string) => request(t.app).get(path).auth(await t.token({ partner }), bearer);
+
+  before(async () => {
+    t = await createTestApp();
+    await t.addPartner({ id: 'ehr', kind: 'ehr', scopes: ['system/*.rs'] });
+    await t.addPartner({ id: 'pharmacy', kind: 'pharmacy', scopes: ['system/*.rs'] });
+    await t.addPartner({ id: 'consented-ehr', kind: 'ehr', scopes: ['system/*.rs'] });
+    await t.addPartner({ id: 'engine', kind: 'internal', scopes: ['system/*.rs'] });
+    // The labeler marks the buprenorphine prescription and its Medication as 42 CFR Part 2 data.
+    const [medication, prescription] = t.gw.ingest.labeler.labelAll([
+      { resourceType: 'Medication', id: 'bup', code: { coding: [{ system: RX, code: '351266', display: 'buprenorphine 2 MG / naloxone 0.5 MG Sublingual Tablet' }] } },
+      { resourceType: 'MedicationRequest', id: 'sam-rx', status: 'active', intent: 'order', medicationReference: { reference: 'Medication/bup' },
+        subject: { reference: 'Patient/sam' }, authoredOn: '2026-01-05', requester: { display: 'Dr. Test' } },
+    ] as Resource[]);
+    assert.ok(medication?.meta?.security?.some((c) => c.code === 'ETH'), 'the Medication is labelled');
+    await t.seed(patient('sam', 'Sierra'), medication!, prescription!, part2Consent('sam-part2', 'sam', 'consented-ehr'));
+    // Two opioid-use conditions from a record export, each with the Provenance the pipeline writes (no patient in it).
+    for (const id of ['sam-oud-1', 'sam-oud-2']) {
+      await t.gw.ingest.pipeline.store(withProvenance({ source: `clinic/problems.csv:${id}`, resources: [condition(id, 'sam', 'F11.20')], issues: [] },
+        { agent: 'clinic export', recorded: '2026-01-01T00:00:00Z' }));
+    }
+  });
+  after(() => t.close());
+
+  it('_include and $everything bring no Medication for a prescription policy withheld, and record nothing', async () => {
+    for (const partner of ['ehr', 'pharmacy']) {
+      const before = (await t.stores.disclosures.listByPatient('sam')).length;
+      const search = await get(partner, '/fhir/MedicationRequest?patient=sam&_include=MedicationRequest:medication');
+      assert.equal(search.status, 200);
+      assert.deepEqual(ids(search.body), [], partner);
+      const everything = await get(partner, '/fhir/Patient/sam/$everything?_type=Patient,MedicationRequest,Medication');
+      assert.equal(everything.status, 200);
+      assert.deepEqual(ids(everything.body), ['Patient/sam'], partner);
+      // The Medication names no patient; labelled, it does not leave on its own either.
+      assert.equal((await get(partner, '/fhir/Medication/bup')).status, 404);
+      assert.deepEqual(ids((await get(partner, '/fhir/Medication?_id=bup')).body), []);
+      const entries = (await t.stores.disclosures.listByPatient('sam')).slice(before);
+      assert.deepEqual(entries.map((e) => e.resources.map((r) => `${r.resourceType}/${r.id}`)), [['Patient/sam']], 'only the Patient left');
+    }
+  });
+
+  it('_revinclude brings no Provenance of a withheld condition, and a Provenance search finds none', async () => {
+    const res = await get('ehr', '/fhir/Condition?patient=sam&_revinclude=Provenance:target');
+    assert.equal(res.status, 200);
+    assert.deepEqual(ids(res.body), []);
+    const provenances = await get('ehr', '/fhir/Provenance?target=Condition/sam-oud-1');
+    assert.deepEqual(ids(provenances.body), []);
+    // The organization's own engine sees them (consents restrict disclosures to others).
+    const own = await get('engine', '/fhir/Provenance?target=Condition/sam-oud-1');
+    assert.equal(ids(own.body).length, 1);
+  });
+
+  it('gives no next link from a page policy emptied', async () => {
+    const res = await get('ehr', `/fhir/Condition?patient=sam&code=${encodeURIComponent(`${ICD10}|F11.20`)}&_count=1`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(ids(res.body), []);
+    assert.equal(hasNext(res.body), false);
+    // The engine sees both, one page at a time.
+    const own = await get('engine', `/fhir/Condition?patient=sam&code=${encodeURIComponent(`${ICD10}|F11.20`)}&_count=1`);
+    assert.equal(ids(own.body).length, 1);
+    assert.equal(hasNext(own.body), true);
+  });
+
+  it('with the patient\'s consent naming the recipient, the prescription leaves with its Medication and provenance', async () => {
+    const search = await get('consented-ehr', '/fhir/MedicationRequest?patient=sam&_include=MedicationRequest:medication');
+    assert.deepEqual(ids(search.body), ['Medication/bup', 'MedicationRequest/sam-rx']);
+    const medication = search.body.entry.find((e: { resource: Resource }) => e.resource.resourceType === 'Medication').resource as Resource;
+    assert.ok(medication.meta?.security?.some((c) => c.code === 'NORDSCLCD'), 'the Medication carries the redisclosure label');
+    const conditions = await get('consented-ehr', '/fhir/Condition?patient=sam&_revinclude=Provenance:target');
+    assert.equal(ids(conditions.body).filter((i) => i.startsWith('Provenance/')).length, 2);
+    assert.equal(ids(conditions.body).filter((i) => i.startsWith('Condition/')).length, 2);
+    // Alone, without the prescription it came with, the Medication still does not leave.
+    assert.equal((await get('consented-ehr', '/fhir/Medication/bup')).status, 404);
+  });
+});
