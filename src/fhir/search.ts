@@ -81,10 +81,11 @@ export async function runSearch(
   } else if (wantTotal && !narrowed && parsed.count === 0) {
     total = await countReleased(deps, ctx, decision, parsed);
   } else if (wantTotal && !narrowed && dropped === 0 && result.resources.length > 0
-    && ((parsed.patients.length > 0 && ctx.principal.partner.kind === 'internal') || (parsed.offset === 0 && !result.hasMore))) {
-    // Every match on this page left and was recorded; the total then adds only how many more the same
-    // named patients have (or nothing, when this page is all there is). For a partner, later pages may
-    // hold what a consent or label withholds, so its total is counted only when this page is all there is.
+    && ((parsed.patients.length === 1 && ctx.principal.partner.kind === 'internal') || (parsed.offset === 0 && !result.hasMore))) {
+    // Every match on this page left and was recorded; the total then adds only how many more the one named
+    // patient has (or nothing, when this page is all there is). With several named patients the total would
+    // count patients this page recorded nothing for. For a partner, later pages may hold what a consent or
+    // label withholds, so its total is counted only when this page is all there is.
     const all = await deps.store.search({
       resourceType: parsed.resourceType, filters: parsed.filters, count: 0, offset: 0, total: true,
     });

@@ -97,6 +97,11 @@ describe('search', () => {
       assert.equal(first.type, 'searchset');
       assert.equal(first.total, undefined, 'no total unless asked');
       assert.equal((await search(SYSTEM, 'Observation?patient=carol&_count=10&_total=accurate')).total, 25);
+      // Two named patients and a page short of all matches: a total would count data of a patient this page
+      // recorded no disclosure for, so there is none.
+      const two = await search(SYSTEM, 'Observation?patient=carol,alice&_count=1&_total=accurate');
+      assert.equal(entries(two).length, 1);
+      assert.equal(two.total, undefined);
       assert.equal(entries(first).length, 10);
       assert.equal(first.entry?.[0]?.fullUrl, `${FHIR_BASE}/Observation/obs-c-00`);
       assert.equal(first.entry?.[0]?.search?.mode, 'match');
