@@ -255,7 +255,17 @@ async function runTransaction(
     }
     return out;
   });
-  for (const record of revealed) await record();
+  try {
+    for (const record of revealed) await record();
+  } catch (err) {
+    // The writes are committed; only the response, which names existing resources, is withheld. Saying
+    // "nothing was sent; retry" here would make the sender resubmit and duplicate its unconditional creates.
+    if (!(err instanceof OutcomeError) || err.status !== 503) throw err;
+    throw new OutcomeError(503, 'transient', 'GW_AUDIT_UNAVAILABLE',
+      'the transaction was committed, but its response names existing resources and their disclosure could not be ' +
+      'recorded, so the response is withheld: do not resubmit the transaction; read its results back once the service recovers',
+      { cause: err, headers: { 'retry-after': '1' } });
+  }
 
   return {
     resourceType: 'Bundle',

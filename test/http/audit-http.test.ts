@@ -52,6 +52,31 @@ for (const kind of ['sqlite', 'postgres'] as StoreKind[]) {
       assert.equal(res.body.issue[0].code, 'forbidden');
     });
 
+    it('a transaction whose conditional create matched, when the match cannot be recorded: 503 that says it was committed', async () => {
+      await t.addPartner({ id: 'engine', kind: 'internal', scopes: ['system/*.cruds'] });
+      const engine = await t.token({ partner: 'engine' });
+      const observationsBefore = (await t.stores.resources.search({ resourceType: 'Observation', filters: [], count: 100, offset: 0 })).resources.length;
+      const block = kind === 'sqlite' ? blockSqlite(t) : await blockPostgres(t);
+      try {
+        const { id: _id, ...newObservation } = observation('ignored', 'carol');
+        const res = await request(t.app).post('/fhir').auth(engine, { type: 'bearer' }).type('application/fhir+json').send({
+          resourceType: 'Bundle', type: 'transaction', entry: [
+            { fullUrl: 'urn:uuid:4c1b7a52-8d33-4a44-9a0b-3f2f0c1d5e61', request: { method: 'POST', url: 'Patient', ifNoneExist: 'identifier=https://test.fhir-exchange-gateway.dev/mrn|MRN-carol' },
+              resource: { resourceType: 'Patient', name: [{ family: 'Charlie' }] } },
+            { request: { method: 'POST', url: 'Observation' }, resource: newObservation },
+          ],
+        });
+        assert.equal(res.status, 503);
+        assert.equal(res.body.issue[0].details.coding[0].code, 'GW_AUDIT_UNAVAILABLE');
+        assert.match(res.body.issue[0].diagnostics ?? res.body.issue[0].details.text, /was committed.*do not resubmit/);
+        assert.doesNotMatch(res.text, /Patient\/carol/);
+      } finally {
+        await block.release();
+      }
+      const observationsAfter = (await t.stores.resources.search({ resourceType: 'Observation', filters: [], count: 100, offset: 0 })).resources.length;
+      assert.equal(observationsAfter, observationsBefore + 1, 'the transaction was committed, as the answer says');
+    });
+
     it('A-01: answers 503 transient and sends no patient data when the disclosure cannot be recorded', async () => {
       const block = kind === 'sqlite' ? blockSqlite(t) : await blockPostgres(t);
       try {
