@@ -6,14 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { AuditEvent, Bundle, Condition, Consent, Resource } from '@medplum/fhirtypes';
+import type { AuditEvent, Bundle, Resource } from '@medplum/fhirtypes';
 import Database from 'better-sqlite3';
 import request from 'supertest';
 import { PART2_ROUTE_EXTENSION } from '../../src/audit/accounting-bundle.js';
-import { PURPOSE_OF_USE_SYSTEM } from '../../src/core/purpose-of-use.js';
-import { PARTNER_IDENTIFIER_SYSTEM } from '../../src/policy/consent.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
-import { observation, patient } from '../helpers/resources.js';
+import { observation, patient, problem, treatmentConsent } from '../helpers/resources.js';
 
 const REGISTRY_NAME = 'State <Immunization> Registry & "Co"';
 const bearer = { type: 'bearer' as const };
@@ -24,32 +22,8 @@ const events = (b: Events) => (b.entry ?? []).map((e) => e.resource as AuditEven
 const recipientOf = (ev: AuditEvent) => ev.agent.find((a) => a.type?.coding?.[0]?.code === '110152');
 const recipients = (b: Events) => events(b).map((ev) => recipientOf(ev)?.who?.identifier?.value);
 
-const ICD10 = 'http://hl7.org/fhir/sid/icd-10-cm';
-const condition = (id: string, patientId: string, code: string, display: string): Condition => ({
-  resourceType: 'Condition', id,
-  clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] },
-  verificationStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-ver-status', code: 'confirmed' }] },
-  category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-category', code: 'problem-list-item' }] }],
-  code: { coding: [{ system: ICD10, code, display }] },
-  subject: { reference: `Patient/${patientId}` },
-});
-
 /** Sam permits the clinic's EHR, by name, for treatment: what 42 CFR 2.31 needs for Part 2 records to leave. */
-const part2Consent: Consent = {
-  resourceType: 'Consent', id: 'sam-part2-ehr', status: 'active',
-  scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
-  category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
-  patient: { reference: 'Patient/sam' }, dateTime: '2026-01-01',
-  policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTIN' }] },
-  provision: {
-    type: 'permit',
-    actor: [{
-      role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP' }] },
-      reference: { identifier: { system: PARTNER_IDENTIFIER_SYSTEM, value: 'clinic-ehr' } },
-    }],
-    purpose: [{ system: PURPOSE_OF_USE_SYSTEM, code: 'TREAT' }],
-  },
-};
+const part2Consent = treatmentConsent('sam-part2-ehr', 'sam', 'clinic-ehr');
 
 describe('GET Patient/{id}/$disclosures over HTTP', () => {
   let t: TestApp;
@@ -72,8 +46,8 @@ describe('GET Patient/{id}/$disclosures over HTTP', () => {
     await t.seed(
       patient('dana', 'Delta'), patient('sam', 'Sierra'), patient('quiet', 'Quebec'),
       observation('dana-glucose', 'dana'),
-      label(condition('sam-oud', 'sam', 'F11.20', 'Opioid dependence, uncomplicated')),
-      label(condition('sam-asthma', 'sam', 'J45.909', 'Unspecified asthma, uncomplicated')),
+      label(problem('sam-oud', 'sam', 'F11.20', 'Opioid dependence, uncomplicated')),
+      label(problem('sam-asthma', 'sam', 'J45.909', 'Unspecified asthma, uncomplicated')),
       part2Consent,
     );
 

@@ -7,39 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Bundle, Condition, Consent, Resource } from '@medplum/fhirtypes';
+import type { Bundle, Resource } from '@medplum/fhirtypes';
 import request from 'supertest';
-import { PURPOSE_OF_USE_SYSTEM } from '../../src/core/purpose-of-use.js';
 import { withProvenance } from '../../src/mapping/ingest.js';
-import { PARTNER_IDENTIFIER_SYSTEM } from '../../src/policy/consent.js';
-import { patient } from '../helpers/resources.js';
+import { ICD10, patient, problem, treatmentConsent } from '../helpers/resources.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 
 const RX = 'http://www.nlm.nih.gov/research/umls/rxnorm';
-const ICD10 = 'http://hl7.org/fhir/sid/icd-10-cm';
-const condition = (id: string, p: string, code: string): Condition => ({
-  resourceType: 'Condition', id,
-  clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] },
-  verificationStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-ver-status', code: 'confirmed' }] },
-  category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-category', code: 'problem-list-item' }] }],
-  code: { coding: [{ system: ICD10, code }] }, subject: { reference: `Patient/${p}` },
-});
-/** Sam's consent naming one recipient for treatment (what 42 CFR 2.31 needs). */
-const part2Consent = (id: string, patientId: string, partnerId: string): Consent => ({
-  resourceType: 'Consent', id, status: 'active',
-  scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
-  category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
-  patient: { reference: `Patient/${patientId}` }, dateTime: '2026-01-01',
-  policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTIN' }] },
-  provision: {
-    type: 'permit',
-    actor: [{
-      role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP' }] },
-      reference: { identifier: { system: PARTNER_IDENTIFIER_SYSTEM, value: partnerId } },
-    }],
-    purpose: [{ system: PURPOSE_OF_USE_SYSTEM, code: 'TREAT' }],
-  },
-});
 const bearer = { type: 'bearer' as const };
 const ids = (b: Bundle) => (b.entry ?? []).filter((e) => e.resource?.resourceType !== 'OperationOutcome')
   .map((e) => `${e.resource!.resourceType}/${e.resource!.id}`).sort();
@@ -62,10 +36,10 @@ describe('what comes along with withheld data', () => {
         subject: { reference: 'Patient/sam' }, authoredOn: '2026-01-05', requester: { display: 'Dr. Test' } },
     ] as Resource[]);
     assert.ok(medication?.meta?.security?.some((c) => c.code === 'ETH'), 'the Medication is labelled');
-    await t.seed(patient('sam', 'Sierra'), medication!, prescription!, part2Consent('sam-part2', 'sam', 'consented-ehr'));
+    await t.seed(patient('sam', 'Sierra'), medication!, prescription!, treatmentConsent('sam-part2', 'sam', 'consented-ehr'));
     // Two opioid-use conditions from a record export, each with the Provenance the pipeline writes (no patient in it).
     for (const id of ['sam-oud-1', 'sam-oud-2']) {
-      await t.gw.ingest.pipeline.store(withProvenance({ source: `clinic/problems.csv:${id}`, resources: [condition(id, 'sam', 'F11.20')], issues: [] },
+      await t.gw.ingest.pipeline.store(withProvenance({ source: `clinic/problems.csv:${id}`, resources: [problem(id, 'sam', 'F11.20')], issues: [] },
         { agent: 'clinic export', recorded: '2026-01-01T00:00:00Z' }));
     }
   });
