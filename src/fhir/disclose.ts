@@ -74,7 +74,7 @@ export async function releaseWithReferenced(
   channel: DisclosureChannel,
   matches: Resource[],
   referencedBy: (released: Resource[]) => Promise<Resource[]>,
-): Promise<Released & { matchesReleased: number }> {
+): Promise<Released> {
   const first = await screen(deps, ctx, channel, matches);
   const referenced = first.resources.length ? await referencedBy(first.resources) : [];
   const second = await screen(deps, ctx, channel, referenced, first.resources);
@@ -89,7 +89,7 @@ export async function releaseWithReferenced(
     legalBasisByPatient,
   };
   await recordScreened(deps, ctx, decision, channel, both);
-  return { resources: both.resources, dropped: both.dropped, obligations: both.obligations, matchesReleased: first.resources.length };
+  return { resources: both.resources, dropped: both.dropped, obligations: both.obligations };
 }
 
 export interface Screened extends Released {

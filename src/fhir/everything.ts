@@ -94,7 +94,7 @@ export async function patientEverything(
     offset: ep.offset,
   });
   // What the page references is looked up from the resources that leave, never from ones policy holds back.
-  const { resources, obligations, matchesReleased } = await releaseWithReferenced(deps, ctx, decision, 'everything', page.resources,
+  const { resources, obligations } = await releaseWithReferenced(deps, ctx, decision, 'everything', page.resources,
     (released) => referencedOutsideCompartment(deps, catalogue, released, ep.types));
 
   const matchKeys = new Set(page.resources.map(refKey));
@@ -111,8 +111,7 @@ export async function patientEverything(
       params: ep.linkParams,
       count: ep.count,
       offset: ep.offset,
-      // No next link from a page policy emptied: it would say there is more about this patient.
-      hasMore: page.hasMore && matchesReleased > 0,
+      hasMore: page.hasMore,
     }),
     entry: [...entries, ...obligationEntries(obligations)],
   };

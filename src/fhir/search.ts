@@ -9,6 +9,7 @@
  */
 import type { Bundle, BundleEntry, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { GW_CODE_SYSTEM } from '../core/outcome.js';
+import { consentsApplyTo } from '../policy/consent.js';
 import type { FhirContext, FhirDeps, FhirResponse } from './types.js';
 import type { ResourceCatalogue } from './resource-catalogue.js';
 import { authorize, isNarrowed, obligationEntries, release, releaseWithReferenced, type Permit } from './disclose.js';
@@ -55,6 +56,10 @@ export async function runSearch(
   // A total over patient data says something about patients (how many results a patient or an
   // identifier has), so there it is only the count of what policy lets leave, and it is recorded.
   const aboutPatients = parsed.resourceType === 'Patient' || deps.defs.patientCompartmentParams(parsed.resourceType).length > 0;
+  // The store's own count serves only where policy cannot withhold a match after the query: data that names
+  // no patient, for the organization's own systems. For a partner even such data may be held back (a labelled
+  // Medication: policy.release), so its total is counted like patient data's.
+  const storeCount = !aboutPatients && !consentsApplyTo(ctx.principal.partner.kind);
 
   const result = await deps.store.search({
     resourceType: parsed.resourceType,
@@ -63,12 +68,12 @@ export async function runSearch(
     ...(parsed.sort.length ? { sort: parsed.sort } : {}),
     count: parsed.count,
     offset: parsed.offset,
-    total: wantTotal && !narrowed && !aboutPatients,
+    total: wantTotal && !narrowed && storeCount,
   });
 
   // Includes are looked up from the matches that leave, never from ones policy holds back.
   let truncated = false;
-  const { resources, dropped, obligations, matchesReleased } = await releaseWithReferenced(deps, ctx, decision, 'search', result.resources,
+  const { resources, dropped, obligations } = await releaseWithReferenced(deps, ctx, decision, 'search', result.resources,
     async (released) => {
       const included = await resolveIncludes(deps.store, catalogue, deps.fhirBase, released, parsed, deps.limits.maxIncludes);
       truncated = included.truncated;
@@ -76,7 +81,7 @@ export async function runSearch(
     });
 
   let total: number | undefined;
-  if (wantTotal && !aboutPatients) {
+  if (wantTotal && storeCount) {
     total = result.total !== undefined && !narrowed && dropped === 0 ? result.total : undefined;
   } else if (wantTotal && !narrowed && parsed.count === 0) {
     total = await countReleased(deps, ctx, decision, parsed);
@@ -113,8 +118,7 @@ export async function runSearch(
       params: parsed.linkParams,
       count: parsed.count,
       offset: parsed.offset,
-      // No next link from a page policy emptied: it would say there is more about these patients.
-      hasMore: result.hasMore && matchesReleased > 0,
+      hasMore: result.hasMore,
     }),
     entry: entries,
   };

@@ -75,6 +75,32 @@ export function tokenPurpose(
   return check.ok ? { ok: true, purpose } : { ok: false, reason: check.reason };
 }
 
+/** Every `reference` string in a resource (relative, absolute or versioned), contained resources included. */
+function referencesOf(r: Resource): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) { for (const x of v) walk(x); return; }
+    if (v === null || typeof v !== 'object') return;
+    for (const [k, x] of Object.entries(v)) {
+      if (k === 'reference' && typeof x === 'string') out.push(x);
+      else walk(x);
+    }
+  };
+  walk(r);
+  return out;
+}
+
+/** Whether one of `refs` names `target` (`Type/id`, optionally absolute or with `/_history/n`). */
+function names(refs: readonly string[], target: Resource): boolean {
+  if (!target.id) return false;
+  const key = `${target.resourceType}/${target.id}`;
+  for (const ref of refs) {
+    const path = ref.split('/_history/')[0] as string;
+    if (path === key || path.endsWith(`/${key}`)) return true;
+  }
+  return false;
+}
+
 /** Confidentiality codes that restrict nothing (v3-Confidentiality U, L, M, N); every other label is a sensitivity. */
 const UNRESTRICTED = new Set(['U', 'L', 'M', 'N']);
 
@@ -121,10 +147,20 @@ export function createPolicy(deps: PolicyDeps): Policy {
 
   /** Does a type belong to the Patient compartment (so a patient-context token is confined)? */
   const inCompartmentModel = (type: string) => type === 'Patient' || defs.patientCompartmentParams(type).length > 0;
-  /** The patients whose data `context` (the resources others are disclosed alongside) belongs to. */
-  const contextPatients = (context: readonly Resource[] | undefined): string[] => {
+  /**
+   * The patients of the context resources (the matches `r` is disclosed alongside) that reference `r` or that
+   * `r` references: a Medication answers to the patients whose prescriptions name it, a Provenance to the
+   * patients of what it is about, not to every patient on the page.
+   */
+  const contextPatients = (r: Resource, context: readonly Resource[] | undefined): string[] => {
     const out = new Set<string>();
-    for (const c of context ?? []) if (inCompartmentModel(c.resourceType)) for (const id of patientLinksOf(defs, c).patients) out.add(id);
+    if (!context?.length) return [];
+    const own = referencesOf(r);
+    for (const c of context) {
+      if (!inCompartmentModel(c.resourceType)) continue;
+      if (!names(referencesOf(c), r) && !names(own, c)) continue;
+      for (const id of patientLinksOf(defs, c).patients) out.add(id);
+    }
     return [...out];
   };
 
@@ -230,7 +266,7 @@ export function createPolicy(deps: PolicyDeps): Policy {
           // Labelled data that names no patient (a Medication or Provenance written with a patient's sensitive
           // record) answers to the consents of the patients it leaves with; with none, nobody's consent
           // can let it leave.
-          const context = contextPatients(opts.context);
+          const context = contextPatients(r, opts.context);
           patientsOf.set(r, context);
           for (const id of context) patients.add(id);
         }

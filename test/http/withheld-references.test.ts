@@ -3,7 +3,7 @@
  * audit of the disclosure paths): `_include`, `_revinclude` and `$everything` look up what comes along from
  * the matches policy released, and labelled resources that name no patient (a Medication or a Provenance
  * written with a Part 2 record) leave only alongside a released match of a patient whose consent allows them.
- * A page that policy emptied has no `next` link. Over HTTP, with the gateway's own labeler and ingest pipeline.
+ * Over HTTP, with the gateway's own labeler and ingest pipeline.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +14,14 @@ import { ICD10, patient, problem, treatmentConsent } from '../helpers/resources.
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 
 const RX = 'http://www.nlm.nih.gov/research/umls/rxnorm';
+/** A patient's opt-out of all disclosure (policyRule OPTOUT, no provisions). */
+const optOut = (id: string, p: string): Resource => ({
+  resourceType: 'Consent', id, status: 'active',
+  scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+  category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+  patient: { reference: `Patient/${p}` }, dateTime: '2026-01-01',
+  policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTOUT' }] },
+} as Resource);
 const bearer = { type: 'bearer' as const };
 const ids = (b: Bundle) => (b.entry ?? []).filter((e) => e.resource?.resourceType !== 'OperationOutcome')
   .map((e) => `${e.resource!.resourceType}/${e.resource!.id}`).sort();
@@ -36,7 +44,16 @@ describe('what comes along with withheld data', () => {
         subject: { reference: 'Patient/sam' }, authoredOn: '2026-01-05', requester: { display: 'Dr. Test' } },
     ] as Resource[]);
     assert.ok(medication?.meta?.security?.some((c) => c.code === 'ETH'), 'the Medication is labelled');
+    await t.addPartner({ id: 'open-ehr', kind: 'ehr', scopes: ['system/*.rs'], agreement: { purposes: ['TREAT'], resourceTypes: ['Medication', 'MedicationRequest'], consentRequired: false, excludedLabels: [], legalReference: 'test' } });
     await t.seed(patient('sam', 'Sierra'), medication!, prescription!, treatmentConsent('sam-part2', 'sam', 'consented-ehr'));
+    // Alice and Dan take an unlabelled Medication; Dan opted out of all disclosure.
+    const lisinopril: Resource = { resourceType: 'Medication', id: 'lisin', code: { coding: [{ system: RX, code: '314076', display: 'lisinopril 10 MG Oral Tablet' }] } };
+    const rx = (id: string, p: string): Resource => ({ resourceType: 'MedicationRequest', id, status: 'active', intent: 'order',
+      medicationReference: { reference: 'Medication/lisin' }, subject: { reference: `Patient/${p}` }, authoredOn: '2026-01-06', requester: { display: 'Dr. Test' } } as Resource);
+    await t.seed(patient('alice', 'Alpha'), patient('dan', 'Delta'), ...t.gw.ingest.labeler.labelAll([lisinopril, rx('alice-rx', 'alice'), rx('dan-rx', 'dan')]), optOut('dan-optout', 'dan'));
+    // Pat: a Part 2 condition first, then a plain one.
+    await t.seed(patient('pat', 'Papa'), ...t.gw.ingest.labeler.labelAll([problem('pat-oud', 'pat', 'F11.20')]));
+    await t.seed(...t.gw.ingest.labeler.labelAll([problem('pat-dm', 'pat', 'E11.9')]));
     // Two opioid-use conditions from a record export, each with the Provenance the pipeline writes (no patient in it).
     for (const id of ['sam-oud-1', 'sam-oud-2']) {
       await t.gw.ingest.pipeline.store(withProvenance({ source: `clinic/problems.csv:${id}`, resources: [problem(id, 'sam', 'F11.20')], issues: [] },
@@ -73,15 +90,26 @@ describe('what comes along with withheld data', () => {
     assert.equal(ids(own.body).length, 1);
   });
 
-  it('gives no next link from a page policy emptied', async () => {
-    const res = await get('ehr', `/fhir/Condition?patient=sam&code=${encodeURIComponent(`${ICD10}|F11.20`)}&_count=1`);
+  it('looks up includes from the released matches only: an opted-out patient\'s prescription brings no Medication', async () => {
+    // Dan opted out; his prescription's Medication carries no label of its own, so only the order of the steps keeps it in.
+    const res = await get('ehr', '/fhir/MedicationRequest?patient=dan&_include=MedicationRequest:medication');
     assert.equal(res.status, 200);
     assert.deepEqual(ids(res.body), []);
-    assert.equal(hasNext(res.body), false);
-    // The engine sees both, one page at a time.
-    const own = await get('engine', `/fhir/Condition?patient=sam&code=${encodeURIComponent(`${ICD10}|F11.20`)}&_count=1`);
-    assert.equal(ids(own.body).length, 1);
-    assert.equal(hasNext(own.body), true);
+    const everything = await get('ehr', '/fhir/Patient/alice/$everything?_type=MedicationRequest,Medication');
+    assert.deepEqual(ids(everything.body), ['Medication/lisin', 'MedicationRequest/alice-rx'], 'the same Medication comes with a released prescription');
+  });
+
+  it('keeps a next link from a page policy emptied, so what may leave on later pages stays reachable', async () => {
+    const res = await get('ehr', '/fhir/Condition?patient=pat&_count=1');
+    assert.deepEqual(ids(res.body), []);
+    assert.equal(hasNext(res.body), true);
+    assert.deepEqual(ids((await get('ehr', '/fhir/Condition?patient=pat&_count=1&_offset=1')).body), ['Condition/pat-dm']);
+  });
+
+  it('counts for a partner only what may leave, for data that names no patient too', async () => {
+    const res = await get('open-ehr', `/fhir/Medication?code=${encodeURIComponent('http://www.nlm.nih.gov/research/umls/rxnorm|351266')}&_summary=count`);
+    assert.equal(res.status, 200);
+    assert.equal(res.body.total, 0, 'the labelled Medication cannot leave on its own, so it is not counted');
   });
 
   it('with the patient\'s consent naming the recipient, the prescription leaves with its Medication and provenance', async () => {
@@ -94,5 +122,8 @@ describe('what comes along with withheld data', () => {
     assert.equal(ids(conditions.body).filter((i) => i.startsWith('Condition/')).length, 2);
     // Alone, without the prescription it came with, the Medication still does not leave.
     assert.equal((await get('consented-ehr', '/fhir/Medication/bup')).status, 404);
+    // On a page with another patient's prescription it answers to Sam's consent only (whose prescription names it).
+    const both = await get('consented-ehr', '/fhir/MedicationRequest?patient=sam,alice&_include=MedicationRequest:medication');
+    assert.deepEqual(ids(both.body), ['Medication/bup', 'Medication/lisin', 'MedicationRequest/alice-rx', 'MedicationRequest/sam-rx']);
   });
 });
