@@ -272,7 +272,7 @@ export function createPolicy(deps: PolicyDeps): Policy {
         }
       }
       if (!patients.size) {
-        // Only a labelled resource without context can be mapped to no patient here: it stays.
+        // No patient to ask: what is in patientsOf here is labelled data without context, and it does not leave.
         out.resources = allowed.filter((r) => !patientsOf.has(r));
         return out;
       }
