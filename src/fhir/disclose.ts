@@ -74,8 +74,9 @@ export async function releaseWithReferenced(
   channel: DisclosureChannel,
   matches: Resource[],
   referencedBy: (released: Resource[]) => Promise<Resource[]>,
-): Promise<Released> {
-  const first = await screen(deps, ctx, channel, matches);
+  page?: { next?: Resource; laterReleasable: () => Promise<boolean> },
+): Promise<Released & { moreMayLeave: boolean }> {
+  const first = await screen(deps, ctx, channel, matches, undefined, page?.next);
   const referenced = first.resources.length ? await referencedBy(first.resources) : [];
   const second = await screen(deps, ctx, channel, referenced, first.resources);
   const legalBasisByPatient = new Map(first.legalBasisByPatient);
@@ -89,7 +90,34 @@ export async function releaseWithReferenced(
     legalBasisByPatient,
   };
   await recordScreened(deps, ctx, decision, channel, both);
-  return { resources: both.resources, dropped: both.dropped, obligations: both.obligations };
+  // A next link only when a later match may leave: a link to pages policy empties would say that withheld
+  // matches exist. The first later match was asked with this page; only when it was held back are later
+  // ones asked (page.laterReleasable).
+  const moreMayLeave = page?.next !== undefined && (first.lookaheadReleased || await page.laterReleasable());
+  return { resources: both.resources, dropped: both.dropped, obligations: both.obligations, moreMayLeave };
+}
+
+/** How many later matches are asked, at most, whether one may leave before a next link is given anyway. */
+const LOOKAHEAD_LIMIT = 500;
+const LOOKAHEAD_CHUNK = 50;
+
+/**
+ * Whether a match from store position `from` on may leave (screened, not recorded: nothing is sent).
+ * Past LOOKAHEAD_LIMIT matches held back in a row it answers yes, so what may leave stays reachable.
+ */
+export async function anyReleasable(
+  deps: Pick<FhirDeps, 'policy'>,
+  ctx: FhirContext,
+  channel: DisclosureChannel,
+  page: (count: number, offset: number) => Promise<{ resources: Resource[]; hasMore: boolean }>,
+  from: number,
+): Promise<boolean> {
+  for (let offset = from; offset < from + LOOKAHEAD_LIMIT; offset += LOOKAHEAD_CHUNK) {
+    const chunk = await page(LOOKAHEAD_CHUNK, offset);
+    if ((await screen(deps, ctx, channel, chunk.resources)).resources.length) return true;
+    if (!chunk.hasMore) return false;
+  }
+  return true;
 }
 
 export interface Screened extends Released {
@@ -107,13 +135,31 @@ export async function screen(
   channel: DisclosureChannel,
   candidates: Resource[],
   context?: readonly Resource[],
-): Promise<Screened> {
+  lookahead?: Resource,
+): Promise<Screened & { lookaheadReleased: boolean }> {
   const use = channel === 'search' || channel === 'audit' ? 'search' : 'read';
-  const out = candidates.length
-    ? await deps.policy.release(ctx.principal, candidates, use, context ? { context } : {})
+  const all = lookahead ? [...candidates, lookahead] : candidates;
+  const out: Release = all.length
+    ? await deps.policy.release(ctx.principal, all, use, context ? { context } : {})
     : { resources: [], obligations: [], legalBasisByPatient: new Map<string, string>() };
-  const resources = out.obligations.some((o) => o.kind === 'redisclosure-notice') ? out.resources.map(markNoRedisclosure) : out.resources;
-  return { resources, dropped: candidates.length - resources.length, obligations: out.obligations, legalBasisByPatient: out.legalBasisByPatient };
+  let { resources: kept, obligations, legalBasisByPatient } = out;
+  const lookaheadReleased = lookahead !== undefined && kept.includes(lookahead);
+  if (lookaheadReleased) {
+    // The first match of the next page was asked in the same call (one consent read), but it is not sent:
+    // the page carries only its own resources' obligations and legal bases.
+    kept = kept.filter((r) => r !== lookahead);
+    const own = new Map<string, Release['obligations'][number]>();
+    legalBasisByPatient = new Map();
+    for (const r of kept) {
+      const c = out.contributions?.get(r);
+      if (!c) continue;
+      for (const o of c.obligations) own.set(JSON.stringify(o), o);
+      for (const [patient, basis] of c.bases) if (!legalBasisByPatient.has(patient)) legalBasisByPatient.set(patient, basis);
+    }
+    obligations = [...own.values()];
+  }
+  const resources = obligations.some((o) => o.kind === 'redisclosure-notice') ? kept.map(markNoRedisclosure) : kept;
+  return { resources, dropped: candidates.length - resources.length, obligations, legalBasisByPatient, lookaheadReleased };
 }
 
 /** The second half of release: records the disclosure of what was screened (nothing when nothing remains). */

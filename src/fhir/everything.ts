@@ -9,7 +9,7 @@ import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import { notFound } from '../core/outcome.js';
 import type { FhirContext, FhirDeps, FhirResponse } from './types.js';
 import type { ResourceCatalogue } from './resource-catalogue.js';
-import { anyVisible, authorize, logHidden, obligationEntries, releaseWithReferenced } from './disclose.js';
+import { anyReleasable, anyVisible, authorize, logHidden, obligationEntries, releaseWithReferenced } from './disclose.js';
 import { hiddenOrGone } from './read.js';
 import { echo, invalidParamValue, unknownParam } from './errors.js';
 import { isInstant } from './history.js';
@@ -87,15 +87,20 @@ export async function patientEverything(
     throw notFound(`Patient/${id}`);
   }
 
-  const page = await deps.store.compartment(id, {
+  const compartment = (count: number, offset: number) => deps.store.compartment(id, {
     ...(ep.types ? { types: ep.types } : {}),
     ...(ep.since ? { since: ep.since } : {}),
-    count: ep.count,
-    offset: ep.offset,
+    count,
+    offset,
   });
+  const page = await compartment(ep.count, ep.offset);
   // What the page references is looked up from the resources that leave, never from ones policy holds back.
-  const { resources, obligations } = await releaseWithReferenced(deps, ctx, decision, 'everything', page.resources,
-    (released) => referencedOutsideCompartment(deps, catalogue, released, ep.types));
+  const { resources, obligations, moreMayLeave } = await releaseWithReferenced(deps, ctx, decision, 'everything', page.resources,
+    (released) => referencedOutsideCompartment(deps, catalogue, released, ep.types),
+    {
+      ...(page.next ? { next: page.next } : {}),
+      laterReleasable: () => anyReleasable(deps, ctx, 'everything', compartment, ep.offset + ep.count + 1),
+    });
 
   const matchKeys = new Set(page.resources.map(refKey));
   const entries: BundleEntry[] = resources.map((r) => ({
@@ -111,7 +116,7 @@ export async function patientEverything(
       params: ep.linkParams,
       count: ep.count,
       offset: ep.offset,
-      hasMore: page.hasMore,
+      hasMore: moreMayLeave,
     }),
     entry: [...entries, ...obligationEntries(obligations)],
   };

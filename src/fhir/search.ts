@@ -10,9 +10,10 @@
 import type { Bundle, BundleEntry, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { GW_CODE_SYSTEM } from '../core/outcome.js';
 import { consentsApplyTo } from '../policy/consent.js';
+import type { SearchQuery } from '../store/types.js';
 import type { FhirContext, FhirDeps, FhirResponse } from './types.js';
 import type { ResourceCatalogue } from './resource-catalogue.js';
-import { authorize, isNarrowed, obligationEntries, release, releaseWithReferenced, type Permit } from './disclose.js';
+import { anyReleasable, authorize, isNarrowed, obligationEntries, release, releaseWithReferenced, type Permit } from './disclose.js';
 import { resolveIncludes } from './include.js';
 import { fullUrl, pageLinks, trimBase } from './response.js';
 import { parseSearch, type ParsedSearch } from './search-parse.js';
@@ -61,23 +62,28 @@ export async function runSearch(
   // Medication: policy.release), so its total is counted like patient data's.
   const storeCount = !aboutPatients && !consentsApplyTo(ctx.principal.partner.kind);
 
-  const result = await deps.store.search({
+  const query: SearchQuery = {
     resourceType: parsed.resourceType,
     filters: parsed.filters,
     ...(narrowed ? { narrow: decision.narrow } : {}),
     ...(parsed.sort.length ? { sort: parsed.sort } : {}),
     count: parsed.count,
     offset: parsed.offset,
-    total: wantTotal && !narrowed && storeCount,
-  });
+  };
+  const result = await deps.store.search({ ...query, total: wantTotal && !narrowed && storeCount });
 
   // Includes are looked up from the matches that leave, never from ones policy holds back.
   let truncated = false;
-  const { resources, dropped, obligations } = await releaseWithReferenced(deps, ctx, decision, 'search', result.resources,
+  const { resources, dropped, obligations, moreMayLeave } = await releaseWithReferenced(deps, ctx, decision, 'search', result.resources,
     async (released) => {
       const included = await resolveIncludes(deps.store, catalogue, deps.fhirBase, released, parsed, deps.limits.maxIncludes);
       truncated = included.truncated;
       return included.resources;
+    },
+    {
+      ...(result.next ? { next: result.next } : {}),
+      laterReleasable: () => anyReleasable(deps, ctx, 'search', (count, offset) => deps.store.search({ ...query, count, offset }),
+        parsed.offset + parsed.count + 1),
     });
 
   let total: number | undefined;
@@ -118,7 +124,7 @@ export async function runSearch(
       params: parsed.linkParams,
       count: parsed.count,
       offset: parsed.offset,
-      hasMore: result.hasMore,
+      hasMore: moreMayLeave,
     }),
     entry: entries,
   };

@@ -283,6 +283,7 @@ export function createPolicy(deps: PolicyDeps): Policy {
         purpose: p.purposeOfUse, now, patient, consentRequired: agreement.consentRequired,
       })]));
       const obligations = new Map<string, Obligation>();
+      const contributions = new Map<Resource, { obligations: Obligation[]; bases: Array<[string, string]> }>();
       out.resources = allowed.filter((r) => {
         const ids = patientsOf.get(r);
         if (!ids) return true; // not patient data and not labelled (Practitioner, Organization, ...)
@@ -294,15 +295,24 @@ export function createPolicy(deps: PolicyDeps): Policy {
           if (!c.allowed) return false;
           verdicts.push({ patient, v: c.verdict });
         }
+        const own = { obligations: [] as Obligation[], bases: [] as Array<[string, string]> };
         for (const { patient, v } of verdicts) {
-          if (v.effect === 'permit' && v.consentRef && !out.legalBasisByPatient.has(patient)) {
-            out.legalBasisByPatient.set(patient, formatLegalBasis(legalBasisFor(agreement, p.purposeOfUse), v.consentRef));
+          if (v.effect === 'permit' && v.consentRef) {
+            const basis = formatLegalBasis(legalBasisFor(agreement, p.purposeOfUse), v.consentRef);
+            own.bases.push([patient, basis]);
+            if (!out.legalBasisByPatient.has(patient)) out.legalBasisByPatient.set(patient, basis);
           }
-          for (const o of v.obligations) if (o.kind !== 'withhold') obligations.set(JSON.stringify(o), o);
+          for (const o of v.obligations) {
+            if (o.kind === 'withhold') continue;
+            obligations.set(JSON.stringify(o), o);
+            own.obligations.push(o);
+          }
         }
+        contributions.set(r, own);
         return true;
       });
       out.obligations = [...obligations.values()];
+      out.contributions = contributions;
       return out;
     },
 

@@ -57,6 +57,11 @@ export interface Release {
   obligations: Array<{ kind: string; authority?: string; text?: string; consentRef?: string }>;
   /** Legal basis per patient id when a consent allowed the disclosure (`<basis>;consent=Consent/x`). */
   legalBasisByPatient: Map<string, string>;
+  /**
+   * What each released resource (the candidate object) added to `obligations` and `legalBasisByPatient`, in
+   * order, so a caller that sends only some of them can tell what those carry. Absent: nothing was added.
+   */
+  contributions?: ReadonlyMap<Resource, { obligations: Release['obligations']; bases: ReadonlyArray<readonly [string, string]> }>;
 }
 
 /** Active patient-privacy consents of these patients (one query for a page of results). */

@@ -57,6 +57,8 @@ export interface SearchResult {
   total?: number;
   /** True when another page exists after this one. */
   hasMore: boolean;
+  /** The first match after this page (when hasMore and count > 0): what the next page would start with. */
+  next?: Resource;
 }
 
 export interface ResourceStore {
@@ -95,6 +97,8 @@ export interface ResourceStore {
   compartment(patientId: string, opts: { types?: string[]; since?: string; count: number; offset: number }): Promise<{
     resources: Resource[];
     hasMore: boolean;
+    /** The first resource after this page (when hasMore and count > 0). */
+    next?: Resource;
   }>;
   /**
    * Current resources of one type in these patients' compartments, by patient (one indexed read: the

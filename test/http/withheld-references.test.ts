@@ -51,9 +51,13 @@ describe('what comes along with withheld data', () => {
     const rx = (id: string, p: string): Resource => ({ resourceType: 'MedicationRequest', id, status: 'active', intent: 'order',
       medicationReference: { reference: 'Medication/lisin' }, subject: { reference: `Patient/${p}` }, authoredOn: '2026-01-06', requester: { display: 'Dr. Test' } } as Resource);
     await t.seed(patient('alice', 'Alpha'), patient('dan', 'Delta'), ...t.gw.ingest.labeler.labelAll([lisinopril, rx('alice-rx', 'alice'), rx('dan-rx', 'dan')]), optOut('dan-optout', 'dan'));
-    // Pat: a Part 2 condition first, then a plain one.
-    await t.seed(patient('pat', 'Papa'), ...t.gw.ingest.labeler.labelAll([problem('pat-oud', 'pat', 'F11.20')]));
-    await t.seed(...t.gw.ingest.labeler.labelAll([problem('pat-dm', 'pat', 'E11.9')]));
+    // Pat: two Part 2 conditions first, then a plain one (stored in this order; ids sort the same way for ties).
+    await t.seed(patient('pat', 'Papa'), ...t.gw.ingest.labeler.labelAll([problem('pat-1-oud', 'pat', 'F11.20')]));
+    await t.seed(...t.gw.ingest.labeler.labelAll([problem('pat-2-oud', 'pat', 'F11.20')]));
+    await t.seed(...t.gw.ingest.labeler.labelAll([problem('pat-3-dm', 'pat', 'E11.9')]));
+    // Sue: a plain condition, then a Part 2 one, and a consent naming consented-ehr.
+    await t.seed(patient('sue', 'Sugar'), treatmentConsent('sue-part2', 'sue', 'consented-ehr'), ...t.gw.ingest.labeler.labelAll([problem('sue-1-asthma', 'sue', 'J45.909')]));
+    await t.seed(...t.gw.ingest.labeler.labelAll([problem('sue-2-oud', 'sue', 'F11.20')]));
     // Two opioid-use conditions from a record export, each with the Provenance the pipeline writes (no patient in it).
     for (const id of ['sam-oud-1', 'sam-oud-2']) {
       await t.gw.ingest.pipeline.store(withProvenance({ source: `clinic/problems.csv:${id}`, resources: [problem(id, 'sam', 'F11.20')], issues: [] },
@@ -99,11 +103,45 @@ describe('what comes along with withheld data', () => {
     assert.deepEqual(ids(everything.body), ['Medication/lisin', 'MedicationRequest/alice-rx'], 'the same Medication comes with a released prescription');
   });
 
-  it('keeps a next link from a page policy emptied, so what may leave on later pages stays reachable', async () => {
-    const res = await get('ehr', '/fhir/Condition?patient=pat&_count=1');
-    assert.deepEqual(ids(res.body), []);
-    assert.equal(hasNext(res.body), true);
-    assert.deepEqual(ids((await get('ehr', '/fhir/Condition?patient=pat&_count=1&_offset=1')).body), ['Condition/pat-dm']);
+  it('links to a next page only when a later match may leave', async () => {
+    // Both of Sam's opioid-use conditions are withheld: no page says that more of them exist.
+    const probe = await get('ehr', `/fhir/Condition?patient=sam&code=${encodeURIComponent(`${ICD10}|F11.20`)}&_count=1`);
+    assert.deepEqual(ids(probe.body), []);
+    assert.equal(hasNext(probe.body), false);
+    // Pat's plain condition comes after two withheld ones: the emptied pages still lead to it.
+    const first = await get('ehr', '/fhir/Condition?patient=pat&_count=1');
+    assert.deepEqual(ids(first.body), []);
+    assert.equal(hasNext(first.body), true, 'a later match (two positions on) may leave');
+    const second = await get('ehr', '/fhir/Condition?patient=pat&_count=1&_offset=1');
+    assert.deepEqual(ids(second.body), []);
+    assert.equal(hasNext(second.body), true, 'the next match may leave');
+    const third = await get('ehr', '/fhir/Condition?patient=pat&_count=1&_offset=2');
+    assert.deepEqual(ids(third.body), ['Condition/pat-3-dm']);
+    assert.equal(hasNext(third.body), false);
+    // $everything pages the same way.
+    const everything = await get('ehr', '/fhir/Patient/sam/$everything?_type=Condition&_count=1');
+    assert.deepEqual(ids(everything.body), []);
+    assert.equal(hasNext(everything.body), false);
+    // The organization's own engine pages through all of them.
+    const own = await get('engine', `/fhir/Condition?patient=sam&code=${encodeURIComponent(`${ICD10}|F11.20`)}&_count=1`);
+    assert.equal(ids(own.body).length, 1);
+    assert.equal(hasNext(own.body), true);
+  });
+
+  it('asks the first match of the next page with this one, but sends only what this page carries', async () => {
+    const before = (await t.stores.disclosures.listByPatient('sue')).length;
+    const res = await get('consented-ehr', '/fhir/Condition?patient=sue&_count=1');
+    assert.deepEqual(ids(res.body), ['Condition/sue-1-asthma']);
+    assert.equal(hasNext(res.body), true, 'the Part 2 condition after it may leave under Sue\'s consent');
+    // Neither the 42 CFR 2.32 notice nor the no-redisclosure label of the next page's Part 2 condition.
+    assert.equal(res.body.entry.some((e: { resource: Resource }) => e.resource.resourceType === 'OperationOutcome'), false);
+    assert.equal(res.body.entry[0].resource.meta?.security?.some((c: { code: string }) => c.code === 'NORDSCLCD') ?? false, false);
+    const entries = (await t.stores.disclosures.listByPatient('sue')).slice(before);
+    assert.deepEqual(entries.map((e) => e.resources.map((r) => r.id)), [['sue-1-asthma']]);
+    assert.equal(entries[0]!.labels, undefined);
+    const next = await get('consented-ehr', '/fhir/Condition?patient=sue&_count=1&_offset=1');
+    assert.deepEqual(ids(next.body), ['Condition/sue-2-oud']);
+    assert.equal(next.body.entry.some((e: { resource: Resource }) => e.resource.resourceType === 'OperationOutcome'), true);
   });
 
   it('counts for a partner only what may leave, for data that names no patient too', async () => {

@@ -528,10 +528,12 @@ export function storeContract(name: string, open: OpenStores, opts: ContractOpti
         const p1 = await search('Observation', [], { ...q, count: 3, offset: 0 });
         assert.deepEqual(ids(p1.resources), ['o1', 'o2', 'o3']);
         assert.equal(p1.hasMore, true);
+        assert.equal(p1.next?.id, 'o4', 'the first match of the next page comes along');
         assert.equal(p1.total, undefined);
         const p2 = await search('Observation', [], { ...q, count: 3, offset: 3, total: true });
         assert.deepEqual(ids(p2.resources), ['o4']);
         assert.equal(p2.hasMore, false);
+        assert.equal(p2.next, undefined);
         assert.equal(p2.total, 4);
         const onlyTotal = await search('Observation', [f('patient', 'p1')], { count: 0, total: true });
         assert.deepEqual(onlyTotal.resources, []);
@@ -637,7 +639,9 @@ export function storeContract(name: string, open: OpenStores, opts: ContractOpti
         const page2 = await stores.resources.compartment('p1', { count: 2, offset: 2 });
         const page3 = await stores.resources.compartment('p1', { count: 2, offset: 4 });
         assert.equal(page1.hasMore, true);
+        assert.equal(page1.next?.id, page2.resources[0]?.id, 'the first resource of the next page comes along');
         assert.equal(page3.hasMore, false);
+        assert.equal(page3.next, undefined);
         assert.equal(new Set([...page1.resources, ...page2.resources, ...page3.resources].map((r) => r.id)).size, 5);
         await stores.resources.delete('Observation', 'o1');
         assert.deepEqual(sorted(ids((await stores.resources.compartment('p1', { types: ['Observation'], count: 100, offset: 0 })).resources)), ['o2']);

@@ -174,7 +174,8 @@ export class SqlResourceStore implements ResourceStore {
     const rows = await this.db.all<{ content: string }>(compiled.page.text, compiled.page.params);
     const hasMore = rows.length > query.count;
     const resources = rows.slice(0, query.count).map((r) => JSON.parse(r.content) as Resource);
-    return { resources, hasMore, ...(total === undefined ? {} : { total }) };
+    const next = hasMore && query.count > 0 ? JSON.parse((rows[query.count] as { content: string }).content) as Resource : undefined;
+    return { resources, hasMore, ...(next ? { next } : {}), ...(total === undefined ? {} : { total }) };
   }
 
   async searchReferencing(
@@ -192,7 +193,7 @@ export class SqlResourceStore implements ResourceStore {
   async compartment(
     patientId: string,
     opts: { types?: string[]; since?: string; count: number; offset: number },
-  ): Promise<{ resources: Resource[]; hasMore: boolean }> {
+  ): Promise<{ resources: Resource[]; hasMore: boolean; next?: Resource }> {
     const where: SqlFragment[] = [sql`c.patient_id = ${patientId}`, raw('r.deleted = 0')];
     if (opts.types) {
       if (opts.types.length === 0) return { resources: [], hasMore: false };
@@ -204,10 +205,9 @@ export class SqlResourceStore implements ResourceStore {
       WHERE ${join(where, ' AND ')}
       ORDER BY c.resource_type, c.last_updated_ms, c.rid LIMIT ${opts.count + 1} OFFSET ${opts.offset}`;
     const rows = await this.db.all<{ content: string }>(q.text, q.params);
-    return {
-      resources: rows.slice(0, opts.count).map((r) => JSON.parse(r.content) as Resource),
-      hasMore: rows.length > opts.count,
-    };
+    const hasMore = rows.length > opts.count;
+    const next = hasMore && opts.count > 0 ? JSON.parse((rows[opts.count] as { content: string }).content) as Resource : undefined;
+    return { resources: rows.slice(0, opts.count).map((r) => JSON.parse(r.content) as Resource), hasMore, ...(next ? { next } : {}) };
   }
 
   async ofTypeInCompartments(resourceType: string, patientIds: readonly string[]): Promise<Map<string, Resource[]>> {
