@@ -144,19 +144,23 @@ export async function screen(
     : { resources: [], obligations: [], legalBasisByPatient: new Map<string, string>() };
   let { resources: kept, obligations, legalBasisByPatient } = out;
   const lookaheadReleased = lookahead !== undefined && kept.includes(lookahead);
-  if (lookaheadReleased) {
+  // Without per-resource contributions (a policy that does not report them) the page keeps everything the
+  // call returned: a notice too many rather than one missing.
+  if (lookaheadReleased && out.contributions) {
     // The first match of the next page was asked in the same call (one consent read), but it is not sent:
     // the page carries only its own resources' obligations and legal bases.
     kept = kept.filter((r) => r !== lookahead);
     const own = new Map<string, Release['obligations'][number]>();
     legalBasisByPatient = new Map();
     for (const r of kept) {
-      const c = out.contributions?.get(r);
+      const c = out.contributions.get(r);
       if (!c) continue;
       for (const o of c.obligations) own.set(JSON.stringify(o), o);
       for (const [patient, basis] of c.bases) if (!legalBasisByPatient.has(patient)) legalBasisByPatient.set(patient, basis);
     }
     obligations = [...own.values()];
+  } else if (lookaheadReleased) {
+    kept = kept.filter((r) => r !== lookahead);
   }
   const resources = obligations.some((o) => o.kind === 'redisclosure-notice') ? kept.map(markNoRedisclosure) : kept;
   return { resources, dropped: candidates.length - resources.length, obligations, legalBasisByPatient, lookaheadReleased };

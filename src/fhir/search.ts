@@ -40,7 +40,7 @@ export async function searchType(
   return { status: 200, body: bundle };
 }
 
-/** The search itself, from a parsed request (also used by batch GET entries and conditional create). */
+/** The search itself, from a parsed request (searchType; batch GET entries come through searchType too). */
 export async function runSearch(
   deps: FhirDeps,
   catalogue: ResourceCatalogue,
@@ -91,16 +91,20 @@ export async function runSearch(
     total = result.total !== undefined && !narrowed && dropped === 0 ? result.total : undefined;
   } else if (wantTotal && !narrowed && parsed.count === 0) {
     total = await countReleased(deps, ctx, decision, parsed);
-  } else if (wantTotal && !narrowed && dropped === 0 && result.resources.length > 0
-    && ((parsed.patients.length === 1 && ctx.principal.partner.kind === 'internal') || (parsed.offset === 0 && !result.hasMore))) {
-    // Every match on this page left and was recorded; the total then adds only how many more the one named
-    // patient has (or nothing, when this page is all there is). With several named patients the total would
-    // count patients this page recorded nothing for. For a partner, later pages may hold what a consent or
-    // label withholds, so its total is counted only when this page is all there is.
-    const all = await deps.store.search({
-      resourceType: parsed.resourceType, filters: parsed.filters, count: 0, offset: 0, total: true,
-    });
-    total = all.total;
+  } else if (wantTotal && !narrowed && dropped === 0 && result.resources.length > 0) {
+    // Every match on this page left and was recorded.
+    if (parsed.patients.length === 1 && ctx.principal.partner.kind === 'internal') {
+      // The organization's own system: the total adds how many more the one named patient has. With several
+      // named patients it would count patients this page recorded nothing for.
+      const all = await deps.store.search({
+        resourceType: parsed.resourceType, filters: parsed.filters, count: 0, offset: 0, total: true,
+      });
+      total = all.total;
+    } else if (parsed.offset === 0 && !moreMayLeave) {
+      // Nothing after this page may leave, so what may leave is this page. (The store's own count, or whether
+      // it has more, would also count what policy holds back.)
+      total = result.resources.length;
+    }
   }
 
   const matchKeys = new Set(result.resources.map(refKey));

@@ -44,7 +44,7 @@ describe('what comes along with withheld data', () => {
         subject: { reference: 'Patient/sam' }, authoredOn: '2026-01-05', requester: { display: 'Dr. Test' } },
     ] as Resource[]);
     assert.ok(medication?.meta?.security?.some((c) => c.code === 'ETH'), 'the Medication is labelled');
-    await t.addPartner({ id: 'open-ehr', kind: 'ehr', scopes: ['system/*.rs'], agreement: { purposes: ['TREAT'], resourceTypes: ['Medication', 'MedicationRequest'], consentRequired: false, excludedLabels: [], legalReference: 'test' } });
+    await t.addPartner({ id: 'open-ehr', kind: 'ehr', scopes: ['system/*.rs'], agreement: { purposes: ['TREAT'], resourceTypes: ['Medication', 'MedicationRequest', 'Condition'], consentRequired: false, excludedLabels: [], legalReference: 'test' } });
     await t.seed(patient('sam', 'Sierra'), medication!, prescription!, treatmentConsent('sam-part2', 'sam', 'consented-ehr'));
     // Alice and Dan take an unlabelled Medication; Dan opted out of all disclosure.
     const lisinopril: Resource = { resourceType: 'Medication', id: 'lisin', code: { coding: [{ system: RX, code: '314076', display: 'lisinopril 10 MG Oral Tablet' }] } };
@@ -118,6 +118,13 @@ describe('what comes along with withheld data', () => {
     const third = await get('ehr', '/fhir/Condition?patient=pat&_count=1&_offset=2');
     assert.deepEqual(ids(third.body), ['Condition/pat-3-dm']);
     assert.equal(hasNext(third.body), false);
+    // Asking whether later matches may leave records nothing: only the plain condition was disclosed.
+    assert.deepEqual((await t.stores.disclosures.listByPatient('pat')).flatMap((e) => e.resources.map((r) => r.id)), ['pat-3-dm']);
+    // Nor does a total: for a partner it counts what may leave, not what the store holds.
+    const byIdDescending = await get('open-ehr', '/fhir/Condition?patient=pat&_count=1&_sort=-_id&_total=accurate');
+    assert.deepEqual(ids(byIdDescending.body), ['Condition/pat-3-dm']);
+    assert.equal(hasNext(byIdDescending.body), false);
+    assert.equal(byIdDescending.body.total, 1);
     // $everything pages the same way.
     const everything = await get('ehr', '/fhir/Patient/sam/$everything?_type=Condition&_count=1');
     assert.deepEqual(ids(everything.body), []);
@@ -133,15 +140,20 @@ describe('what comes along with withheld data', () => {
     const res = await get('consented-ehr', '/fhir/Condition?patient=sue&_count=1');
     assert.deepEqual(ids(res.body), ['Condition/sue-1-asthma']);
     assert.equal(hasNext(res.body), true, 'the Part 2 condition after it may leave under Sue\'s consent');
-    // Neither the 42 CFR 2.32 notice nor the no-redisclosure label of the next page's Part 2 condition.
+    // Not the 42 CFR 2.32 notice of the next page's Part 2 condition.
     assert.equal(res.body.entry.some((e: { resource: Resource }) => e.resource.resourceType === 'OperationOutcome'), false);
-    assert.equal(res.body.entry[0].resource.meta?.security?.some((c: { code: string }) => c.code === 'NORDSCLCD') ?? false, false);
     const entries = (await t.stores.disclosures.listByPatient('sue')).slice(before);
     assert.deepEqual(entries.map((e) => e.resources.map((r) => r.id)), [['sue-1-asthma']]);
     assert.equal(entries[0]!.labels, undefined);
     const next = await get('consented-ehr', '/fhir/Condition?patient=sue&_count=1&_offset=1');
     assert.deepEqual(ids(next.body), ['Condition/sue-2-oud']);
     assert.equal(next.body.entry.some((e: { resource: Resource }) => e.resource.resourceType === 'OperationOutcome'), true);
+    // A Part 2 page whose next match may leave too keeps its own notice and label.
+    const part2 = await get('consented-ehr', `/fhir/Condition?patient=sam&code=${encodeURIComponent(`${ICD10}|F11.20`)}&_count=1`);
+    assert.deepEqual(ids(part2.body), ['Condition/sam-oud-1']);
+    assert.equal(hasNext(part2.body), true);
+    assert.equal(part2.body.entry.some((e: { resource: Resource }) => e.resource.resourceType === 'OperationOutcome'), true);
+    assert.ok(part2.body.entry[0].resource.meta.security.some((c: { code: string }) => c.code === 'NORDSCLCD'));
   });
 
   it('counts for a partner only what may leave, for data that names no patient too', async () => {
