@@ -129,6 +129,12 @@ describe('what comes along with withheld data', () => {
     const everything = await get('ehr', '/fhir/Patient/sam/$everything?_type=Condition&_count=1');
     assert.deepEqual(ids(everything.body), []);
     assert.equal(hasNext(everything.body), false);
+    const pages = [];
+    for (const offset of [0, 1, 2]) {
+      const page = (await get('ehr', `/fhir/Patient/pat/$everything?_type=Condition&_count=1&_offset=${offset}`)).body;
+      pages.push([ids(page), hasNext(page)]);
+    }
+    assert.deepEqual(pages, [[[], true], [[], true], [['Condition/pat-3-dm'], false]]);
     // The organization's own engine pages through all of them.
     const own = await get('engine', `/fhir/Condition?patient=sam&code=${encodeURIComponent(`${ICD10}|F11.20`)}&_count=1`);
     assert.equal(ids(own.body).length, 1);
