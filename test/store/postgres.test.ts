@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { ManualClock } from '../../src/core/clock.js';
+import { ManualClock, isoNow } from '../../src/core/clock.js';
 import { loadFhirDefinitions } from '../../src/core/fhir-definitions.js';
+import { verifyDisclosureLog } from '../../src/audit/verify.js';
+import { SqlDisclosureLog } from '../../src/store/sql/disclosure-log.js';
+import { loadMigrations, migrate } from '../../src/store/sql/migrate.js';
+import { PgExecutor } from '../../src/store/postgres/executor.js';
 import { assertDurable, openPostgresStores } from '../../src/store/postgres/index.js';
 import { storeContract } from './contract.js';
 
@@ -65,6 +70,39 @@ describe('postgres store: durability check', () => {
 });
 
 describe('postgres store: start-up', { skip }, () => {
+  it('migration 004 drops the hash constraint of a disclosure log written before it, keeping every entry and the chain', async () => {
+    const schema = newSchema();
+    const clock = new ManualClock();
+    const entry = (tokenId: string, patient = 'p1') => ({
+      patient, recipient: { partnerId: 'x', name: 'X', kind: 'ehr' }, clientId: 'c', tokenId,
+      purposeOfUse: 'TREAT', legalBasis: 'TPO', channel: 'read' as const, resources: [], description: 'd', requestId: 'r',
+    });
+    const pool = new pg.Pool({ connectionString: url, options: `-c search_path=${schema}`, max: 2 });
+    let before;
+    try {
+      await pool.query(`CREATE SCHEMA "${schema}"`);
+      const exec = new PgExecutor(pool, schema);
+      const migrations = loadMigrations(fileURLToPath(new URL('../../src/store/migrations/postgres/', import.meta.url)));
+      assert.deepEqual(await migrate(exec, migrations.filter((m) => m.version <= 3), isoNow(clock)), [1, 2, 3]);
+      before = await new SqlDisclosureLog(exec, clock).append([entry('t1'), { ...entry('t2'), labels: ['ETH'] }, entry('t3', 'p2')]);
+    } finally {
+      await pool.end();
+    }
+    const uniqueOnLog = () => withClient((c) => c.query(
+      "SELECT conname FROM pg_constraint WHERE conrelid = 'disclosure_log'::regclass AND contype = 'u'"), schema);
+    const stores = await openPostgresStores({ url: url as string, clock, defs, schema });
+    try {
+      assert.deepEqual(await stores.disclosures.scan(0, 10), before);
+      await stores.disclosures.append([entry('t4')]);
+      const verified = await verifyDisclosureLog(stores.disclosures);
+      assert.deepEqual({ ok: verified.ok, count: verified.count }, { ok: true, count: 4 });
+      assert.deepEqual((await uniqueOnLog()).rows, []);
+      await assert.rejects(withClient((c) => c.query("UPDATE disclosure_log SET patient = 'p9' WHERE seq = 1"), schema), /append-only/);
+    } finally {
+      await stores.close();
+    }
+  });
+
   it('applies migrations once when several processes open the same schema at once', async () => {
     const schema = newSchema();
     const clock = new ManualClock();
