@@ -12,13 +12,13 @@ import { isoNow } from '../core/clock.js';
 import { newId } from '../core/ids.js';
 import { badRequest } from '../core/outcome.js';
 import { formatLegalBasis } from '../core/purpose-of-use.js';
-import { auditUnavailable } from './disclosure-recorder.js';
 import type { Stores } from '../store/types.js';
 import {
   ACCOUNTING_KINDS, accountingProvided, buildAccounting, type AccountingKind, type AccountingReport, type RecipientInfo, type Suspension,
 } from './accounting.js';
 import { accountingBundle } from './accounting-bundle.js';
 import { accountingHtml, type AccountingHtmlOptions } from './accounting-html.js';
+import { auditUnavailable } from './disclosure-recorder.js';
 import type { BalpSource } from './balp.js';
 
 export interface AccountingServiceDeps {

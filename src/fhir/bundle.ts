@@ -22,7 +22,8 @@ import type { ResourceCatalogue } from './resource-catalogue.js';
 import { authorize } from './disclose.js';
 import { bundleTooLarge, echo, invalidBody, multipleMatches, unsupported } from './errors.js';
 import { parsePrefer, type ReturnPreference } from './prefer.js';
-import { collectReferenceStrings, referenceSlots } from './references.js';
+import { collectReferenceStrings } from '../core/reference-strings.js';
+import { referenceSlots } from './references.js';
 import { routeRequest, type Route } from './router.js';
 import { fullUrl, trimBase, versionHeaders, versionUrl } from './response.js';
 import {

@@ -13,7 +13,8 @@ import { anyReleasable, anyVisible, authorize, logHidden, obligationEntries, rel
 import { hiddenOrGone } from './read.js';
 import { echo, invalidParamValue, unknownParam } from './errors.js';
 import { isInstant } from './history.js';
-import { collectReferenceStrings, parseLocalReference, refKey, uniqueRefs } from './references.js';
+import { collectReferenceStrings } from '../core/reference-strings.js';
+import { parseLocalReference, refKey, uniqueRefs } from './references.js';
 import { fullUrl, pageLinks, trimBase } from './response.js';
 import { MAX_OFFSET } from './search-parse.js';
 

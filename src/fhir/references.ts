@@ -51,19 +51,6 @@ export function referencesByExpression(resource: Resource, expression: string, f
   return out;
 }
 
-/** Every `reference` string anywhere in `value` (nested elements, extensions, contained resources). */
-export function collectReferenceStrings(value: unknown, out: string[] = []): string[] {
-  if (Array.isArray(value)) {
-    for (const v of value) collectReferenceStrings(v, out);
-  } else if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
-      if (k === 'reference' && typeof v === 'string') out.push(v);
-      else if (typeof v === 'object') collectReferenceStrings(v, out);
-    }
-  }
-  return out;
-}
-
 /** An object holding a `reference` that names a Bundle entry's fullUrl, to be set once the entry's id is known. */
 export interface ReferenceSlot {
   holder: Record<string, unknown>;

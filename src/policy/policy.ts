@@ -15,6 +15,7 @@ import type { Permission, Principal, ScopeGrant } from '../auth/principal.js';
 import { coversType } from '../auth/scopes.js';
 import type { FhirDefinitions } from '../core/fhir-definitions.js';
 import { formatLegalBasis } from '../core/purpose-of-use.js';
+import { collectReferenceStrings } from '../core/reference-strings.js';
 import { patientLinksOf } from '../store/compartment.js';
 import type { SearchFilter } from '../store/types.js';
 import type { PartnerKind } from '../store/types.js';
@@ -73,21 +74,6 @@ export function tokenPurpose(
   }
   const check = checkAgreement(agreement, { purpose, now });
   return check.ok ? { ok: true, purpose } : { ok: false, reason: check.reason };
-}
-
-/** Every `reference` string in a resource (relative, absolute or versioned), contained resources included. */
-function referencesOf(r: Resource): string[] {
-  const out: string[] = [];
-  const walk = (v: unknown): void => {
-    if (Array.isArray(v)) { for (const x of v) walk(x); return; }
-    if (v === null || typeof v !== 'object') return;
-    for (const [k, x] of Object.entries(v)) {
-      if (k === 'reference' && typeof x === 'string') out.push(x);
-      else walk(x);
-    }
-  };
-  walk(r);
-  return out;
 }
 
 /** Whether one of `refs` names `target` (`Type/id`, optionally absolute or with `/_history/n`). */
@@ -155,10 +141,10 @@ export function createPolicy(deps: PolicyDeps): Policy {
   const contextPatients = (r: Resource, context: readonly Resource[] | undefined): string[] => {
     const out = new Set<string>();
     if (!context?.length) return [];
-    const own = referencesOf(r);
+    const own = collectReferenceStrings(r);
     for (const c of context) {
       if (!inCompartmentModel(c.resourceType)) continue;
-      if (!names(referencesOf(c), r) && !names(own, c)) continue;
+      if (!names(collectReferenceStrings(c), r) && !names(own, c)) continue;
       for (const id of patientLinksOf(defs, c).patients) out.add(id);
     }
     return [...out];
