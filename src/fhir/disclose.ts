@@ -79,15 +79,13 @@ export async function releaseWithReferenced(
   const first = await screen(deps, ctx, channel, matches, undefined, page?.next);
   const referenced = first.resources.length ? await referencedBy(first.resources) : [];
   const second = await screen(deps, ctx, channel, referenced, first.resources);
-  const legalBasisByPatient = new Map(first.legalBasisByPatient);
-  for (const [patient, basis] of second.legalBasisByPatient) if (!legalBasisByPatient.has(patient)) legalBasisByPatient.set(patient, basis);
-  const obligations = new Map<string, Release['obligations'][number]>();
-  for (const o of [...first.obligations, ...second.obligations]) obligations.set(JSON.stringify(o), o);
   const both: Screened = {
     resources: [...first.resources, ...second.resources],
     dropped: first.dropped + second.dropped,
-    obligations: [...obligations.values()],
-    legalBasisByPatient,
+    ...merged([
+      { obligations: first.obligations, bases: first.legalBasisByPatient },
+      { obligations: second.obligations, bases: second.legalBasisByPatient },
+    ]),
   };
   await recordScreened(deps, ctx, decision, channel, both);
   // A next link only when a later match may leave: a link to pages policy empties would say that withheld
@@ -144,26 +142,28 @@ export async function screen(
     : { resources: [], obligations: [], legalBasisByPatient: new Map<string, string>() };
   let { resources: kept, obligations, legalBasisByPatient } = out;
   const lookaheadReleased = lookahead !== undefined && kept.includes(lookahead);
-  // Without per-resource contributions (a policy that does not report them) the page keeps everything the
-  // call returned: a notice too many rather than one missing.
-  if (lookaheadReleased && out.contributions) {
+  if (lookaheadReleased) {
     // The first match of the next page was asked in the same call (one consent read), but it is not sent:
-    // the page carries only its own resources' obligations and legal bases.
+    // the page carries only its own resources' obligations and legal bases. Without per-resource
+    // contributions (a policy that does not report them) it keeps all: a notice too many, never one missing.
     kept = kept.filter((r) => r !== lookahead);
-    const own = new Map<string, Release['obligations'][number]>();
-    legalBasisByPatient = new Map();
-    for (const r of kept) {
-      const c = out.contributions.get(r);
-      if (!c) continue;
-      for (const o of c.obligations) own.set(JSON.stringify(o), o);
-      for (const [patient, basis] of c.bases) if (!legalBasisByPatient.has(patient)) legalBasisByPatient.set(patient, basis);
-    }
-    obligations = [...own.values()];
-  } else if (lookaheadReleased) {
-    kept = kept.filter((r) => r !== lookahead);
+    const { contributions } = out;
+    if (contributions) ({ obligations, legalBasisByPatient } = merged(kept.flatMap((r) => contributions.get(r) ?? [])));
   }
   const resources = obligations.some((o) => o.kind === 'redisclosure-notice') ? kept.map(markNoRedisclosure) : kept;
   return { resources, dropped: candidates.length - resources.length, obligations, legalBasisByPatient, lookaheadReleased };
+}
+
+/** Obligations without repeats and the first legal basis per patient, over `parts` in order. */
+function merged(parts: ReadonlyArray<{ obligations: Release['obligations']; bases: Iterable<readonly [string, string]> }>):
+  { obligations: Release['obligations']; legalBasisByPatient: Map<string, string> } {
+  const obligations = new Map<string, Release['obligations'][number]>();
+  const legalBasisByPatient = new Map<string, string>();
+  for (const part of parts) {
+    for (const o of part.obligations) obligations.set(JSON.stringify(o), o);
+    for (const [patient, basis] of part.bases) if (!legalBasisByPatient.has(patient)) legalBasisByPatient.set(patient, basis);
+  }
+  return { obligations: [...obligations.values()], legalBasisByPatient };
 }
 
 /** The second half of release: records the disclosure of what was screened (nothing when nothing remains). */
