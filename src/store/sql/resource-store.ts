@@ -19,6 +19,20 @@ export interface ResourceStoreDeps {
   searchIndex?: SearchIndexSelection;
 }
 
+/**
+ * A page from `count + 1` rows: the first `count` resources, whether more exist, and the first match after
+ * the page (what the next page starts with; the caller's policy asks it along with the page).
+ */
+function page(rows: ReadonlyArray<{ content: string }>, count: number): { resources: Resource[]; hasMore: boolean; next?: Resource } {
+  const hasMore = rows.length > count;
+  const after = hasMore && count > 0 ? rows[count] : undefined;
+  return {
+    resources: rows.slice(0, count).map((r) => JSON.parse(r.content) as Resource),
+    hasMore,
+    ...(after ? { next: JSON.parse(after.content) as Resource } : {}),
+  };
+}
+
 /** Resources re-indexed per transaction when the search index selection changed. */
 const REINDEX_CHUNK = 500;
 
@@ -172,10 +186,7 @@ export class SqlResourceStore implements ResourceStore {
       ? Number((await this.db.all<{ n: number }>(compiled.count.text, compiled.count.params))[0]?.n ?? 0)
       : undefined;
     const rows = await this.db.all<{ content: string }>(compiled.page.text, compiled.page.params);
-    const hasMore = rows.length > query.count;
-    const resources = rows.slice(0, query.count).map((r) => JSON.parse(r.content) as Resource);
-    const next = hasMore && query.count > 0 ? JSON.parse((rows[query.count] as { content: string }).content) as Resource : undefined;
-    return { resources, hasMore, ...(next ? { next } : {}), ...(total === undefined ? {} : { total }) };
+    return { ...page(rows, query.count), ...(total === undefined ? {} : { total }) };
   }
 
   async searchReferencing(
@@ -204,10 +215,7 @@ export class SqlResourceStore implements ResourceStore {
       JOIN resources r ON r.rid = c.rid
       WHERE ${join(where, ' AND ')}
       ORDER BY c.resource_type, c.last_updated_ms, c.rid LIMIT ${opts.count + 1} OFFSET ${opts.offset}`;
-    const rows = await this.db.all<{ content: string }>(q.text, q.params);
-    const hasMore = rows.length > opts.count;
-    const next = hasMore && opts.count > 0 ? JSON.parse((rows[opts.count] as { content: string }).content) as Resource : undefined;
-    return { resources: rows.slice(0, opts.count).map((r) => JSON.parse(r.content) as Resource), hasMore, ...(next ? { next } : {}) };
+    return page(await this.db.all<{ content: string }>(q.text, q.params), opts.count);
   }
 
   async ofTypeInCompartments(resourceType: string, patientIds: readonly string[]): Promise<Map<string, Resource[]>> {
