@@ -21,6 +21,7 @@ import type { Bundle, Observation, Resource } from '@medplum/fhirtypes';
 import { createApp, type Gateway } from '../src/app.js';
 import { loadConfig } from '../src/config/config.js';
 import { systemClock } from '../src/core/clock.js';
+import { groupCommit } from '../src/core/group-commit.js';
 import { PROJECT_ROOT, loadFhirDefinitions } from '../src/core/fhir-definitions.js';
 import { openPostgresStores } from '../src/store/postgres/index.js';
 import { searchIndexSelection } from '../src/fhir/resource-catalogue.js';
@@ -370,8 +371,8 @@ const port = (s: Server) => (s.address() as { port: number }).port;
 const close = (s: Server) => new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections(); });
 
 /**
- * One durable row per request, group-committed like the disclosure recorder (rows queued in one turn
- * of the event loop share a commit; one commit in flight): SQLite with synchronous=FULL in a file of its
+ * One durable row per request, group-committed by the disclosure recorder's mechanism (rows queued in one
+ * turn of the event loop share a commit; one commit in flight): SQLite with synchronous=FULL in a file of its
  * own, set up as the store's (WAL, checkpoint interval, page cache), or PostgreSQL (synchronous_commit on)
  * in the bench schema. No index (SQLite's rowid is the table's own key; the PostgreSQL table is a heap without
  * a key), no hashing.
@@ -401,30 +402,9 @@ async function minimalDurableWrite(dir: string, schema: string | undefined): Pro
     insert = async (rows) => { many(rows); };
     close = async () => { db.close(); };
   }
-  let queue: Array<{ row: string; resolve: () => void; reject: (e: unknown) => void }> = [];
-  let scheduled = false;
-  let inFlight: Promise<void> | undefined;
-  const flush = async (): Promise<void> => {
-    scheduled = false;
-    while (inFlight) await inFlight;
-    if (!queue.length) return;
-    const batch = queue;
-    queue = [];
-    inFlight = insert(batch.map((b) => b.row)).then(
-      () => { for (const b of batch) b.resolve(); },
-      (err: unknown) => { for (const b of batch) b.reject(err); },
-    );
-    await inFlight;
-    inFlight = undefined;
-  };
   return {
-    write: (row) => new Promise<void>((resolve, reject) => {
-      queue.push({ row, resolve, reject });
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(() => void flush());
-      }
-    }),
+    // The gateway's own group commit (src/core/group-commit.ts), so this side commits exactly as the recorder does.
+    write: groupCommit(insert),
     close,
   };
 }

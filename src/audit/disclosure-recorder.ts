@@ -8,16 +8,11 @@ import type { Resource } from '@medplum/fhirtypes';
 import type { FhirDefinitions } from '../core/fhir-definitions.js';
 import { part2Required } from '../policy/consent.js';
 import type { Logger } from '../core/logger.js';
+import { groupCommit } from '../core/group-commit.js';
 import { OutcomeError } from '../core/outcome.js';
 import { patientCompartmentOf } from '../store/compartment.js';
 import type { DisclosureInput, DisclosureLog } from '../store/types.js';
 import type { Audit, DisclosureRequest } from './types.js';
-
-interface Pending {
-  entries: DisclosureInput[];
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
 
 export const auditUnavailable = (cause: unknown) =>
   new OutcomeError(503, 'transient', 'GW_AUDIT_UNAVAILABLE',
@@ -93,36 +88,14 @@ export function createAudit(o: {
   // happened to schedule them: a request inside a store transaction must not pull other requests' entries
   // into that transaction (its rollback would erase disclosures already answered for).
   const outside = new AsyncResource('fxg.disclosure-commit');
-  let queue: Pending[] = [];
-  let scheduled = false;
-  let inFlight: Promise<void> | undefined;
-
-  /**
-   * One append at a time: entries that arrive while a commit is in flight wait for the next one, so
-   * under load each commit (one transaction, one fsync) carries everything that queued meanwhile.
-   */
-  async function flush(): Promise<void> {
-    scheduled = false;
-    while (inFlight) await inFlight;
-    if (!queue.length) return;
-    const batch = queue;
-    queue = [];
-    const commit = commitBatch(batch);
-    inFlight = commit;
-    await commit;
-    inFlight = undefined;
-  }
-
-  /** Appends a batch; settles every waiting request; never rejects itself. */
-  async function commitBatch(batch: Pending[]): Promise<void> {
+  const record = groupCommit<DisclosureInput[]>(async (batches) => {
     try {
-      await o.log.append(batch.flatMap((b) => b.entries));
-      for (const b of batch) b.resolve();
+      await o.log.append(batches.flat());
     } catch (err) {
       o.logger.error({ err: String(err) }, 'disclosure.append_failed');
-      for (const b of batch) b.reject(auditUnavailable(err));
+      throw auditUnavailable(err);
     }
-  }
+  }, (flush) => outside.runInAsyncScope(flush));
 
   return {
     recordDisclosure(req) {
@@ -133,13 +106,7 @@ export function createAudit(o: {
       if (o.inTransaction?.()) {
         return Promise.reject(new Error('a disclosure must be recorded after the store transaction ends, not inside it'));
       }
-      return new Promise<void>((resolve, reject) => {
-        queue.push({ entries, resolve, reject });
-        if (!scheduled) {
-          scheduled = true;
-          setImmediate(() => outside.runInAsyncScope(() => void flush()));
-        }
-      });
+      return record(entries);
     },
   };
 }
